@@ -1,0 +1,53 @@
+# pairstats — the two commands of the README, and the few around them.
+#   make demo   install, start the embedded warehouse, ingest the five regions' demo submissions
+#   make test   install and run the test suite against a real PostgreSQL
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+
+.PHONY: help install demo test bench lint format lock clean distclean
+
+help:
+	@echo "make demo | test | bench | lint | lock | clean"
+
+# The lock file is the only source of versions; uv installs it exactly (hash-checked).
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/pairstats demo
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m ingestion.bench
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-resolve the dependency set (needs the package index); commit the result.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf .pytest_cache .ruff_cache dbt_project/target dbt_project/logs bench-out
+
+# Also stops the embedded PostgreSQL and deletes the state folder (database, archive).
+distclean: clean
+	-test -x $(BIN)/pairstats && $(BIN)/pairstats warehouse stop
+	rm -rf .pairstats $(VENV)

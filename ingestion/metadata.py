@@ -1,0 +1,166 @@
+"""Who reported, and for which period.
+
+Sources, in order of precedence: the json envelope, the 填报单位 / 报告期 block above a
+table, the title row, the file name, the landing folder (``landing/<unit code>/``). The
+first source that states a value wins; a later source that states a *different* value
+makes the file contradictory, and it is refused with the sources named.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingestion.problems import FileRejected, Problem
+from ingestion.register import normalise_division_code
+
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+@dataclass(frozen=True)
+class Period:
+    code: str  # 2024-06 or 2024Q2
+    start: dt.date
+    end: dt.date
+
+    @property
+    def grain(self) -> str:
+        return "quarter" if "Q" in self.code else "month"
+
+    @classmethod
+    def month(cls, year: int, month: int) -> Period:
+        last = calendar.monthrange(year, month)[1]
+        return cls(f"{year:04d}-{month:02d}", dt.date(year, month, 1), dt.date(year, month, last))
+
+    @classmethod
+    def quarter(cls, year: int, q: int) -> Period:
+        start = dt.date(year, 3 * q - 2, 1)
+        end_month = 3 * q
+        return cls(f"{year:04d}Q{q}", start, dt.date(year, end_month, calendar.monthrange(year, end_month)[1]))
+
+
+_QUARTER_RES = (
+    re.compile(r"(?<!\d)(\d{4})\s*[-_ 年.]?\s*[Qq]([1-4])(?!\d)"),
+    re.compile(r"(?<!\d)(\d{4})\s*年\s*第?\s*([一二三四1-4])\s*季度"),
+)
+_MONTH_RES = (
+    re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月(?!\s*\d{1,2}\s*[日号])"),
+    re.compile(r"(?<!\d)(\d{4})[-_./](\d{1,2})(?![\d]|[-./]\d)"),
+    re.compile(r"(?<![\d.])(\d{4})(0[1-9]|1[0-2])(?!\d)"),
+)
+
+
+def parse_period(text: str) -> Period | None:
+    """The one period a text names ('2024-06', '2024年6月', '2024Q2', '2024年第二季度'), else None."""
+    if not text:
+        return None
+    text = unicodedata.normalize("NFKC", str(text))
+    found: set[Period] = set()
+    for pattern in _QUARTER_RES:
+        for m in pattern.finditer(text):
+            found.add(Period.quarter(int(m.group(1)), _CN_DIGITS[m.group(2)]))
+    if not found:
+        for pattern in _MONTH_RES:
+            for m in pattern.finditer(text):
+                year, month = int(m.group(1)), int(m.group(2))
+                if 2000 <= year <= 2100 and 1 <= month <= 12:
+                    found.add(Period.month(year, month))
+            if found:
+                break
+    return found.pop() if len(found) == 1 else None
+
+
+_CODE_RE = re.compile(r"(?<!\d)(\d{12}|\d{9}|\d{6})(?!\d)")
+_UNIT_LABEL = re.compile(r"填报单位\s*[:：]\s*(?P<v>[^:：]*?)(?=\s{2,}|\s*(?:报告期|填报人|联系电话|填报日期)|$)")
+_PERIOD_LABEL = re.compile(r"(?:报告期|统计期|报告时间|所属期)\s*[:：]\s*(?P<v>\S+)")
+
+
+def _unit_in_text(text: str, name_lookup: Callable[[str], str | None] | None) -> str | None:
+    m = _CODE_RE.search(text)
+    if m:
+        return normalise_division_code(m.group(1))
+    if name_lookup is not None:
+        return name_lookup(text.strip())
+    return None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    reporting_unit_code: str
+    period: Period
+    sources: dict[str, str]  # what each source said, for the audit
+
+
+def resolve(
+    *,
+    envelope: dict[str, object],
+    preamble: list[str],
+    file_name: str,
+    landing_folder: str | None,
+    name_lookup: Callable[[str], str | None] | None = None,
+) -> Metadata:
+    units: list[tuple[str, str]] = []  # (source, code)
+    periods: list[tuple[str, Period]] = []
+
+    if envelope.get("reporting_unit_code") is not None:
+        code = normalise_division_code(envelope["reporting_unit_code"])
+        units.append(("json reporting_unit_code", code or str(envelope["reporting_unit_code"])))
+    if envelope.get("period") is not None:
+        p = parse_period(str(envelope["period"]))
+        if p is None:
+            raise FileRejected(Problem.make("F007_NO_PERIOD"))
+        periods.append(("json period", p))
+
+    for line in preamble:
+        m = _UNIT_LABEL.search(line)
+        if m and m.group("v").strip():
+            code = _unit_in_text(m.group("v"), name_lookup)
+            if code:
+                units.append(("填报单位", code))
+        m = _PERIOD_LABEL.search(line)
+        if m:
+            p = parse_period(m.group("v"))
+            if p:
+                periods.append(("报告期", p))
+        elif not _UNIT_LABEL.search(line):
+            p = parse_period(line)
+            if p:
+                periods.append(("title", p))
+
+    stem = Path(file_name).stem
+    p = parse_period(stem)
+    if p:
+        periods.append(("file name", p))
+    m = _CODE_RE.search(re.sub(r"\d{4}[-_.]?\d{2}|\d{4}[Qq]\d", " ", stem))
+    if m:
+        code = normalise_division_code(m.group(1))
+        if code:
+            units.append(("file name", code))
+    if landing_folder:
+        code = normalise_division_code(landing_folder) if landing_folder.isdigit() else None
+        if code:
+            units.append(("landing folder", code))
+
+    unit = _agree("报告单位", "reporting unit", units)
+    period = _agree("报告期", "period", periods)
+    if unit is None:
+        raise FileRejected(Problem.make("F006_NO_UNIT"))
+    if period is None:
+        raise FileRejected(Problem.make("F007_NO_PERIOD"))
+    sources = {f"unit: {s}": v for s, v in units} | {f"period: {s}": v.code for s, v in periods}
+    return Metadata(reporting_unit_code=unit, period=period, sources=sources)
+
+
+def _agree(what_zh: str, what_en: str, stated: list[tuple[str, object]]):
+    if not stated:
+        return None
+    values = {v for _, v in stated}
+    if len(values) > 1:
+        detail = "; ".join(f"{s} = {getattr(v, 'code', v)}" for s, v in stated)
+        raise FileRejected(Problem.make("F008_CONTRADICTORY_METADATA", what=what_zh, what_en=what_en, detail=detail))
+    return stated[0][1]

@@ -1,0 +1,419 @@
+"""Turn cells as districts type them into typed values, recording what was changed.
+
+Headers: Chinese headers, English field names and synonyms, with full-width or half-width
+brackets, spaces and line breaks, and a unit in the header (``投入资金（万元）``).
+Values: units in the cell (``1.6万元``, ``710吨``), thousands separators, full-width digits,
+approximate figures (``100余``, ``200多``, ``近200``, ``约50``), dates in several forms and
+Excel serial numbers, empty markers (blank, ``—``, ``-``, ``/``, ``无``).
+
+Parsing works on the *distinct* values of a column (``pandas.factorize``), so a million-row
+column with a few hundred distinct values costs a few hundred parses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ingestion.contract import RECORD_KINDS, Field, FieldType, RecordKind
+from ingestion.problems import Problem
+from ingestion.register import normalise_division_code
+
+EMPTY_MARKERS = frozenset({"", "—", "——", "-", "--", "/", "无", "－", "―", "─", "n/a", "N/A", "null", "None"})
+TOTAL_MARKERS = ("合计", "总计", "合 计", "总 计", "小计", "total")
+NOTE_PREFIXES = ("注", "备注", "说明", "填报人", "填表人", "审核人", "联系电话", "负责人", "填报日期", "制表")
+
+# unit -> (dimension, factor to the base unit: 元, 吨, 亩)
+UNITS: dict[str, tuple[str, float]] = {
+    "元": ("money", 1.0),
+    "千元": ("money", 1e3),
+    "万元": ("money", 1e4),
+    "亿元": ("money", 1e8),
+    "吨": ("weight", 1.0),
+    "t": ("weight", 1.0),
+    "万吨": ("weight", 1e4),
+    "公斤": ("weight", 1e-3),
+    "千克": ("weight", 1e-3),
+    "kg": ("weight", 1e-3),
+    "斤": ("weight", 5e-4),
+    "万斤": ("weight", 5.0),
+    "亩": ("land", 1.0),
+    "万亩": ("land", 1e4),
+    "公顷": ("land", 15.0),
+}
+_DIMENSION = {"元": "money", "吨": "weight", "亩": "land"}
+COUNT_UNITS = ("人次", "人", "户", "次", "个", "名", "项", "场", "家")
+_MULTIPLIERS = {"万": 1e4, "亿": 1e8, "千": 1e3}
+
+_NUMBER_RE = re.compile(
+    r"^(?P<pre>约|近|大约|将近|接近|超过|逾)?"
+    r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<post1>余|多|左右|以上)?"
+    r"(?P<mult>万|亿|千)?"
+    r"(?P<unit>元|吨|t|公斤|千克|kg|斤|亩|公顷|人次|人|户|次|个|名|项|场|家)?"
+    r"(?P<post2>余|多|左右|以上|\+)?$",
+    re.IGNORECASE,
+)
+_DATE_RES = (
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ t]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$", re.IGNORECASE),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_BOOL = {
+    "是": True, "否": False, "yes": True, "no": False, "true": True, "false": False, "y": True, "n": False,
+    "1": True, "0": False, "已签订": True, "未签订": False, "签订": True, "有": True,
+}  # fmt: skip
+
+
+def clean_text(value: Any) -> str:
+    """NFKC (full-width -> half-width), no inner line breaks, stripped."""
+    text = unicodedata.normalize("NFKC", str(value))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str):
+        return clean_text(value) in EMPTY_MARKERS
+    return False
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def _header_key(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"[\s_:：*]+", "", text).lower()
+
+
+_UNIT_IN_HEADER = re.compile(r"[(\[](?P<unit>[^()\[\]]*)[)\]]\s*$")
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    position: int  # column index in the source table
+    field: Field
+    header: str  # as received
+    factor: float = 1.0  # multiply cell numbers by this to get the base unit
+    header_unit: str | None = None
+
+
+def _build_header_index() -> dict[str, dict[str, Field]]:
+    index: dict[str, dict[str, Field]] = {}
+    for kind in RECORD_KINDS.values():
+        names: dict[str, Field] = {}
+        for f in kind.fields:
+            for alias in (f.name, f.header_zh, *f.synonyms):
+                names[_header_key(alias)] = f
+        index[kind.name] = names
+    return index
+
+
+_HEADER_INDEX = _build_header_index()
+
+
+def split_header(raw: str) -> tuple[str, str | None]:
+    """'投入资金（万元）' -> ('投入资金', '万元'); brackets of either width."""
+    text = unicodedata.normalize("NFKC", str(raw)).strip()
+    m = _UNIT_IN_HEADER.search(text)
+    if m:
+        return text[: m.start()].strip(), m.group("unit").strip() or None
+    return text, None
+
+
+def match_header(kind: RecordKind, cells: list[Any]) -> tuple[list[ColumnMap], list[Problem]]:
+    """Map header cells to the kind's fields. Unknown columns are ignored (and reported)."""
+    names = _HEADER_INDEX[kind.name]
+    columns: list[ColumnMap] = []
+    notes: list[Problem] = []
+    seen: set[str] = set()
+    for pos, cell in enumerate(cells):
+        if is_empty(cell):
+            continue
+        base, unit = split_header(str(cell))
+        f = names.get(_header_key(base)) or names.get(_header_key(str(cell)))
+        if f is None or f.name in seen:
+            continue
+        factor = 1.0
+        if unit and f.unit:
+            known = UNITS.get(unit.lower()) or UNITS.get(unit)
+            if known and known[0] == _DIMENSION[f.unit]:
+                factor = known[1]
+                if factor != 1.0:
+                    notes.append(_note(f"“{cell}” 列按 {unit} 换算为 {f.unit}", f"column '{cell}' converted from {unit} to {f.unit}"))
+        if clean_text(cell) not in (f.header_zh, f.header_with_unit, f.name):
+            notes.append(_note(f"表头“{cell}”识别为“{f.header_zh}”", f"header '{cell}' read as '{f.name}'"))
+        seen.add(f.name)
+        columns.append(ColumnMap(pos, f, str(cell), factor, unit))
+    return columns, notes
+
+
+def header_score(kind: RecordKind, cells: list[Any]) -> int:
+    names = _HEADER_INDEX[kind.name]
+    found = set()
+    for cell in cells:
+        if is_empty(cell) or not isinstance(cell, str):
+            continue
+        base, _ = split_header(cell)
+        f = names.get(_header_key(base))
+        if f is not None:
+            found.add(f.name)
+    return len(found)
+
+
+def detect_kind(cells: list[Any]) -> RecordKind | None:
+    """The record kind whose headers this row is, or None. Needs at least 3 known headers
+    (or all of a kind's required fields); ties go to the kind with more required fields found."""
+    best: tuple[int, int, RecordKind] | None = None
+    for kind in RECORD_KINDS.values():
+        score = header_score(kind, cells)
+        required_found = sum(
+            1 for f in kind.fields if f.required and f.name in _found_fields(kind, cells)
+        )
+        if score >= 3 or (score and required_found == len(kind.required_fields)):
+            # prefer the kind that explains most required columns, then most columns
+            rank = (required_found / len(kind.required_fields), score)
+            if best is None or rank > best[:2]:
+                best = (*rank, kind)  # type: ignore[assignment]
+    return best[2] if best else None
+
+
+def _found_fields(kind: RecordKind, cells: list[Any]) -> set[str]:
+    names = _HEADER_INDEX[kind.name]
+    out = set()
+    for cell in cells:
+        if isinstance(cell, str) and not is_empty(cell):
+            f = names.get(_header_key(split_header(cell)[0]))
+            if f:
+                out.add(f.name)
+    return out
+
+
+def closest_header(header: str) -> str:
+    """The known header nearest to an unknown one (for the missing-column message)."""
+    import difflib
+
+    candidates = {a: f for idx in _HEADER_INDEX.values() for a, f in idx.items()}
+    best = difflib.get_close_matches(_header_key(header), list(candidates), n=1, cutoff=0.0)
+    return candidates[best[0]].header_zh if best else ""
+
+
+def _note(zh: str, en: str) -> Problem:
+    return Problem(code="W003_NORMALISED", message_zh=f"已规范化：{zh}", message_en=f"Normalised: {en}")
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass
+class Parsed:
+    value: Any = None
+    approximate: bool = False
+    error: str | None = None  # a reason code
+    changed: bool = False  # the text had to be normalised (unit, separator, full-width ...)
+
+
+def parse_number(raw: Any, factor: float = 1.0, dimension: str | None = None) -> Parsed:
+    if is_empty(raw):
+        return Parsed()
+    if isinstance(raw, bool):
+        return Parsed(error="R002_NOT_A_NUMBER")
+    if isinstance(raw, (int, np.integer)):
+        return Parsed(float(raw) * factor)
+    if isinstance(raw, (float, np.floating)):
+        return Parsed(float(raw) * factor)
+    original = str(raw)
+    text = unicodedata.normalize("NFKC", original)
+    text = re.sub(r"[\s,，']", "", text)
+    m = _NUMBER_RE.match(text)
+    if not m:
+        return Parsed(error="R002_NOT_A_NUMBER")
+    number = float(m.group("num"))
+    approximate = bool(m.group("pre") or m.group("post1") or m.group("post2"))
+    mult = _MULTIPLIERS.get(m.group("mult") or "", 1.0)
+    unit = m.group("unit")
+    if unit and unit.lower() in UNITS:
+        dim, unit_factor = UNITS[unit.lower()] if unit.lower() in UNITS else UNITS[unit]
+        if dimension and dim != dimension:
+            return Parsed(error="R002_NOT_A_NUMBER")
+        value = number * mult * unit_factor  # the cell's own unit wins over the header's
+    elif mult != 1.0 and dimension == "money":
+        value = number * mult  # '5000万' in a money column: 万 means 万元
+    else:
+        value = number * mult * factor
+    return Parsed(value, approximate, changed=text != original.strip() or unit is not None or mult != 1.0)
+
+
+def parse_date(raw: Any) -> Parsed:
+    if is_empty(raw):
+        return Parsed()
+    if isinstance(raw, dt.datetime):
+        return Parsed(raw.date())
+    if isinstance(raw, dt.date):
+        return Parsed(raw)
+    if isinstance(raw, (int, float, np.integer, np.floating)) and not isinstance(raw, bool):
+        serial = float(raw)
+        if 20000 <= serial <= 80000 and serial == int(serial):  # Excel serial: 1954 .. 2119
+            return Parsed(_EXCEL_EPOCH + dt.timedelta(days=int(serial)), changed=True)
+        if 19000101 <= serial <= 21001231:
+            raw = str(int(serial))
+        else:
+            return Parsed(error="R003_NOT_A_DATE")
+    text = clean_text(raw)
+    for pattern in _DATE_RES:
+        m = pattern.match(text)
+        if m:
+            try:
+                value = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                return Parsed(error="R003_NOT_A_DATE")
+            return Parsed(value, changed=not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text))
+    return Parsed(error="R003_NOT_A_DATE")
+
+
+def parse_enum(raw: Any, f: Field) -> Parsed:
+    if is_empty(raw):
+        return Parsed()
+    text = clean_text(raw)
+    assert f.codes is not None
+    if text in f.codes:
+        return Parsed(text)
+    for code, label in f.codes.items():
+        if text == label:
+            return Parsed(code)
+    return Parsed(text)  # unknown: GX reports R006 with the value as received
+
+
+def parse_bool(raw: Any) -> Parsed:
+    if is_empty(raw):
+        return Parsed()
+    if isinstance(raw, bool):
+        return Parsed(raw)
+    value = _BOOL.get(clean_text(raw).lower())
+    return Parsed(error="R015_BAD_BOOL") if value is None else Parsed(value)
+
+
+def parse_code(raw: Any) -> Parsed:
+    if is_empty(raw):
+        return Parsed()
+    code = normalise_division_code(raw)
+    if code is None:
+        return Parsed(error="R007_BAD_DIVISION_CODE")
+    return Parsed(code, changed=code != str(raw).strip())
+
+
+TEXT_LIMIT = 500
+
+
+def parse_text(raw: Any) -> Parsed:
+    if is_empty(raw):
+        return Parsed()
+    if isinstance(raw, float) and raw == int(raw):
+        raw = int(raw)  # a code typed as a number: 1001.0 -> '1001'
+    text = re.sub(r"\s+", " ", str(raw)).strip()
+    if len(text) > TEXT_LIMIT:
+        return Parsed(error="R016_TEXT_TOO_LONG")
+    return Parsed(text)
+
+
+def parse_cell(f: Field, raw: Any, factor: float = 1.0) -> Parsed:
+    t = f.type
+    if t in (FieldType.MONEY, FieldType.NUMBER, FieldType.COUNT):
+        dimension = _DIMENSION.get(f.unit or "")
+        p = parse_number(raw, factor, dimension)
+        if p.value is not None and t == FieldType.COUNT and p.value != int(p.value):
+            return Parsed(error="R005_NOT_INTEGER")
+        if p.value is not None and t == FieldType.MONEY:
+            p.value = round(p.value, 2)
+        if p.value is not None and t == FieldType.NUMBER:
+            p.value = round(p.value, 3)
+        return p
+    if t == FieldType.DATE:
+        return parse_date(raw)
+    if t == FieldType.ENUM:
+        return parse_enum(raw, f)
+    if t == FieldType.BOOL:
+        return parse_bool(raw)
+    if t == FieldType.CODE:
+        return parse_code(raw)
+    return parse_text(raw)
+
+
+# --------------------------------------------------------------------------- columns
+
+
+_DTYPES = {
+    FieldType.COUNT: "Int64",
+    FieldType.MONEY: "float64",
+    FieldType.NUMBER: "float64",
+    FieldType.DATE: "datetime64[s]",
+    FieldType.BOOL: "boolean",
+}
+
+
+@dataclass
+class ColumnResult:
+    values: pd.Series
+    errors: pd.Series  # reason code or None, per row
+    approximate: np.ndarray  # bool per row
+    changed_examples: list[tuple[str, str]] = field(default_factory=list)  # (raw, parsed)
+
+
+def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
+    """Parse one column, one parse per distinct value."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    parsed = [parse_cell(f, u, factor) for u in uniques]
+    n = len(raw)
+    empty = Parsed()
+    lookup = parsed + [empty]  # index -1 (NA) -> empty
+    idx = np.where(codes < 0, len(parsed), codes)
+
+    values_u = np.array([p.value for p in lookup], dtype=object)
+    errors_u = np.array([p.error for p in lookup], dtype=object)
+    approx_u = np.array([p.approximate for p in lookup], dtype=bool)
+    values = values_u[idx] if n else np.array([], dtype=object)
+    dtype = _DTYPES.get(f.type)
+    if dtype is None:
+        series = pd.Series(values, index=raw.index, dtype=object)
+    elif f.type == FieldType.DATE:
+        series = pd.Series(pd.to_datetime(pd.Series(values, index=raw.index, dtype=object)), index=raw.index)
+    else:
+        series = pd.Series(values, index=raw.index, dtype=object).astype(dtype)
+    examples = [(str(u), str(p.value)) for u, p in zip(uniques, parsed, strict=False) if p.changed][:3]
+    return ColumnResult(
+        values=series,
+        errors=pd.Series(errors_u[idx] if n else [], index=raw.index, dtype=object),
+        approximate=approx_u[idx] if n else np.zeros(0, dtype=bool),
+        changed_examples=examples,
+    )
+
+
+def first_cell_text(cells: list[Any]) -> str:
+    for c in cells:
+        if not is_empty(c):
+            return clean_text(c)
+    return ""
+
+
+def is_total_row(cells: list[Any]) -> bool:
+    head = [clean_text(c).replace(" ", "").lower() for c in cells[:4] if not is_empty(c)]
+    return bool(head) and any(h.startswith(m.replace(" ", "")) for h in head[:1] for m in TOTAL_MARKERS)
+
+
+def is_note_row(cells: list[Any]) -> bool:
+    filled = [c for c in cells if not is_empty(c)]
+    if not filled:
+        return False
+    text = clean_text(filled[0])
+    return len(filled) <= 2 and text.startswith(NOTE_PREFIXES)

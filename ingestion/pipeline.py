@@ -1,0 +1,628 @@
+"""One file, end to end: keep → read → normalise → validate → load, in one transaction.
+
+``Ingester.ingest(path)`` never raises for a bad file: it returns a ``FileOutcome`` and
+records it in ``audit.submission_files``. Every file is archived by content hash before
+anything else happens; the same bytes land once (later copies are ``duplicate``). Good
+rows go to ``raw.<kind>`` with COPY, bad rows to ``quarantine.rejected_rows`` with their
+reasons; the counts reconcile (rows received = loaded + quarantined), and a database
+constraint holds the pipeline to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ingestion.config import Settings
+from ingestion.contract import FieldType, RecordKind
+from ingestion.metadata import Metadata, resolve
+from ingestion.normalise import ColumnMap, clean_text, is_empty, parse_column, parse_number
+from ingestion.problems import FileRejected, Problem
+from ingestion.read import ReadResult, Table, read_file
+from ingestion.warehouse import apply_schema
+
+log = logging.getLogger(__name__)
+
+ALLOWED_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".txt", ".json")
+LINEAGE = ("submission_id", "file_hash", "source_sheet", "source_row", "reporting_unit_code", "period")
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    status: str  # loaded | rejected | duplicate
+    submission_id: int | None = None
+    file_hash: str | None = None
+    reporting_unit_code: str | None = None
+    period: str | None = None
+    record_kinds: list[str] = field(default_factory=list)
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    kind_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    errors: list[Problem] = field(default_factory=list)  # file-level (rejected) or row-level problems
+    warnings: list[Problem] = field(default_factory=list)
+    normalisations: list[Problem] = field(default_factory=list)
+    duplicate_of: int | None = None
+    encoding: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "submission_id": self.submission_id,
+            "file_hash": self.file_hash,
+            "reporting_unit_code": self.reporting_unit_code,
+            "period": self.period,
+            "record_kinds": self.record_kinds,
+            "rows_received": self.rows_received,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "kind_counts": self.kind_counts,
+            "errors": [p.to_dict() for p in self.errors],
+            "warnings": [p.to_dict() for p in self.warnings],
+            "normalisations": [p.to_dict() for p in self.normalisations],
+            "duplicate_of": self.duplicate_of,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+# --------------------------------------------------------------------------- archive
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def archive(path: Path, settings: Settings) -> tuple[str, Path]:
+    """Keep the file byte for byte under its content hash (atomic; the name is never trusted)."""
+    file_hash = sha256_file(path)
+    suffix = path.suffix.lower() if path.suffix.lower() in ALLOWED_SUFFIXES else ".bin"
+    target = settings.archive / file_hash[:2] / f"{file_hash}{suffix}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        os.close(fd)
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    return file_hash, target
+
+
+# --------------------------------------------------------------------------- ingester
+
+
+class Ingester:
+    """Ingests files into one warehouse connection. One per process; reuse it for a batch."""
+
+    def __init__(self, conn: psycopg.Connection, settings: Settings, *, run_id: str = "cli") -> None:
+        self.conn = conn
+        self.settings = settings
+        self.run_id = run_id
+        apply_schema(conn)
+
+    # -- public -------------------------------------------------------------------------
+
+    def ingest(self, path: Path, *, dry_run: bool = False) -> FileOutcome:
+        """Ingest one file. ``dry_run`` runs every check in a transaction that is rolled back."""
+        path = Path(path)
+        outcome = FileOutcome(file=str(path), status="rejected")
+        t0 = time.perf_counter()
+        try:
+            size = path.stat().st_size
+            if dry_run:
+                file_hash, archive_path = sha256_file(path), None
+            else:
+                file_hash, archive_path = archive(path, self.settings)
+        except OSError as exc:
+            outcome.errors.append(Problem.make("F001_UNREADABLE", detail=str(exc)))
+            return outcome
+        outcome.file_hash = file_hash
+        outcome.timings["archive"] = time.perf_counter() - t0
+        try:
+            with self.conn.transaction(force_rollback=dry_run):
+                self._ingest_locked(path, file_hash, size, archive_path, outcome, dry_run=dry_run)
+        except Exception as exc:  # a bug, a late file error: nothing half-loaded stays behind
+            if self.conn.closed:
+                raise
+            if isinstance(exc, _Abort):
+                problem = exc.problem
+            else:
+                log.exception("internal error on %s", path)
+                problem = Problem.make("F014_INTERNAL", detail=f"{type(exc).__name__}: {exc}"[:300])
+            outcome.status = "rejected"
+            outcome.rows_received = outcome.rows_loaded = outcome.rows_quarantined = 0
+            outcome.kind_counts = {}
+            outcome.errors = [problem]
+            outcome.warnings = []
+            if not dry_run:
+                with self.conn.transaction():
+                    outcome.submission_id = self._insert_audit(path, file_hash, size, archive_path, outcome)
+        outcome.timings["total"] = time.perf_counter() - t0
+        if outcome.submission_id and not dry_run:
+            self.conn.execute(
+                "update audit.submission_files set timings = %s where submission_id = %s",
+                (Jsonb({k: round(v, 4) for k, v in outcome.timings.items()}), outcome.submission_id),
+            )
+            self.conn.commit()
+        return outcome
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _ingest_locked(
+        self, path: Path, file_hash: str, size: int, archive_path: Path | None, out: FileOutcome, *, dry_run: bool
+    ) -> None:
+        conn = self.conn
+        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (file_hash,))
+        previous = conn.execute(
+            "select submission_id from audit.submission_files where file_hash = %s and status <> 'duplicate'",
+            (file_hash,),
+        ).fetchone()
+        if previous:
+            out.status, out.duplicate_of = "duplicate", previous[0]
+            out.submission_id = self._insert_audit(path, file_hash, size, archive_path, out)
+            return
+
+        t = time.perf_counter()
+        try:
+            if size > self.settings.max_file_bytes:
+                raise FileRejected(Problem.make("F009_TOO_LARGE", size=size, limit=self.settings.max_file_bytes))
+            result = read_file(path, max_unzipped_bytes=self.settings.max_unzipped_bytes)
+            out.encoding = result.encoding
+            meta = self._resolve(path, result)
+        except FileRejected as rejected:
+            out.errors = [rejected.problem]
+            out.submission_id = self._insert_audit(path, file_hash, size, archive_path, out)
+            return
+        out.timings["read"] = time.perf_counter() - t
+        out.reporting_unit_code, out.period = meta.reporting_unit_code, meta.period.code
+        out.record_kinds = [t.kind.name for t in result.tables]
+        out.status = "loaded"
+        out.normalisations.extend(result.notes)
+        out.submission_id = self._insert_audit(path, file_hash, size, archive_path, out, meta=meta)
+
+        known_pairings = self._known_pairings(meta.reporting_unit_code)
+        try:
+            for table in sorted(result.tables, key=lambda t: t.kind.load_order):
+                loaded_keys = self._load_table(table, meta, out, known_pairings)
+                if table.kind.name == "pairings":
+                    known_pairings |= loaded_keys
+        except FileRejected as rejected:  # raised while streaming (bad encoding further down ...)
+            raise _Abort(rejected.problem) from rejected
+        self._finish_audit(out)
+
+    def _resolve(self, path: Path, result: ReadResult) -> Metadata:
+        folder = path.parent.name if path.parent != path else None
+        meta = resolve(
+            envelope=result.envelope,
+            preamble=result.preamble_text,
+            file_name=path.name,
+            landing_folder=folder,
+            name_lookup=self._unit_by_name,
+        )
+        found = self.conn.execute(
+            "select 1 from ref.regions where code = %s limit 1", (meta.reporting_unit_code,)
+        ).fetchone()
+        if not found:
+            raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", code=meta.reporting_unit_code))
+        return meta
+
+    def _unit_by_name(self, text: str) -> str | None:
+        rows = self.conn.execute(
+            "select distinct code from ref.regions where level = 3 and tree = 'civil' and %s like '%%' || name || '%%'",
+            (text,),
+        ).fetchall()
+        return rows[0][0] if len(rows) == 1 else None
+
+    def _known_pairings(self, unit: str) -> set[str]:
+        rows = self.conn.execute(
+            """select distinct p.pairing_code from raw.pairings p
+               join audit.submission_files s using (submission_id)
+               where s.reporting_unit_code = %s and s.status = 'loaded'""",
+            (unit,),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    # -- one table ------------------------------------------------------------------------
+
+    def _load_table(self, table: Table, meta: Metadata, out: FileOutcome, known_pairings: set[str]) -> set[str]:
+        from ingestion.validate import ValidationParams, validate
+
+        kind = table.kind
+        params = ValidationParams(
+            period=meta.period.code,
+            period_start=meta.period.start,
+            period_end=meta.period.end,
+            known_pairings=frozenset(known_pairings),
+            today=dt.date.today(),
+        )
+        counts = {"received": 0, "loaded": 0, "quarantined": 0}
+        seen_keys: dict[int, int] = {}  # key hash -> first source row
+        loaded_keys: set[str] = set()
+        detail_sums: dict[str, float] = {}
+        out.normalisations.extend(table.notes)
+        examples: dict[str, list[tuple[str, str]]] = {}
+        timings = {"normalise": 0.0, "validate": 0.0, "copy": 0.0}
+
+        for chunk in table.chunks:
+            t = time.perf_counter()
+            counts["received"] += len(chunk)
+            typed, problems, approx = self._normalise_chunk(table, chunk, examples, detail_sums)
+            timings["normalise"] += time.perf_counter() - t
+
+            t = time.perf_counter()
+            parse_bad = set(problems)
+            ok = typed.loc[~typed.index.isin(parse_bad)]
+            found = validate(kind.name, ok, params)
+            if found:
+                index_of_row = dict(zip(ok["_row"].tolist(), ok.index, strict=True))
+                for p in found:
+                    problems.setdefault(index_of_row[p.row], []).append(p)
+            self._check_codes(table, ok, problems)
+            self._check_duplicates(kind, table, ok, problems, seen_keys)
+            timings["validate"] += time.perf_counter() - t
+
+            t = time.perf_counter()
+            bad_index = typed.index.isin(list(problems))
+            good = typed.loc[~bad_index]
+            good_approx = approx.loc[~bad_index]
+            self._copy_good(kind, table, meta, out, good, good_approx)
+            if problems:
+                self._quarantine(kind, table, out, chunk, problems)
+            timings["copy"] += time.perf_counter() - t
+            counts["loaded"] += len(good)
+            counts["quarantined"] += len(problems)
+            if kind.name == "pairings":
+                loaded_keys |= set(good["pairing_code"])
+            if kind.name == "income_effects":
+                for idx, value in good["collective_income_increase_yuan"].items():
+                    if value < 0:
+                        out.warnings.append(
+                            Problem.make(
+                                "W001_NEGATIVE_INCOME",
+                                sheet=table.sheet,
+                                row=int(typed.at[idx, "_row"]),
+                                column="collective_income_increase_yuan",
+                                value=value,
+                            )
+                        )
+
+        for name, pairs in examples.items():
+            raw_s = "、".join(f"{a}→{b}" for a, b in pairs)
+            out.normalisations.append(
+                Problem(
+                    "W003_NORMALISED",
+                    f"已规范化：“{table.sheet}”列 {name}：{raw_s}",
+                    f"Normalised: '{table.sheet}' column {name}: {raw_s}",
+                    sheet=table.sheet,
+                    column=name,
+                )
+            )
+        self._reconcile_total(table, detail_sums, out)
+        out.kind_counts[kind.name] = counts
+        out.rows_received += counts["received"]
+        out.rows_loaded += counts["loaded"]
+        out.rows_quarantined += counts["quarantined"]
+        for k, v in timings.items():
+            out.timings[k] = out.timings.get(k, 0.0) + v
+        return loaded_keys
+
+    def _normalise_chunk(
+        self,
+        table: Table,
+        chunk: pd.DataFrame,
+        examples: dict[str, list[tuple[str, str]]],
+        detail_sums: dict[str, float],
+    ) -> tuple[pd.DataFrame, dict[Any, list[Problem]], pd.DataFrame]:
+        kind = table.kind
+        typed = pd.DataFrame(index=chunk.index)
+        problems: dict[Any, list[Problem]] = {}
+        approx_fields: list[tuple[str, np.ndarray]] = []
+        by_name: dict[str, ColumnMap] = {c.field.name: c for c in table.columns}
+        for f in kind.fields:
+            cmap = by_name.get(f.name)
+            if cmap is None:
+                typed[f.name] = pd.Series([None] * len(chunk), index=chunk.index, dtype=object)
+                continue
+            res = parse_column(f, chunk[f.name], cmap.factor)
+            typed[f.name] = res.values
+            if res.changed_examples:
+                examples.setdefault(f.name, res.changed_examples)
+            if res.approximate.any():
+                approx_fields.append((f.name, res.approximate))
+            if f.type in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER):
+                detail_sums[f.name] = detail_sums.get(f.name, 0.0) + float(
+                    pd.to_numeric(res.values, errors="coerce").fillna(0).sum()
+                )
+            bad = res.errors.notna()
+            if bad.any():
+                for idx in res.errors.index[bad]:
+                    code = res.errors.at[idx]
+                    raw = chunk.at[idx, f.name]
+                    problems.setdefault(idx, []).append(
+                        Problem.make(
+                            code,
+                            sheet=table.sheet,
+                            row=int(chunk.at[idx, "_row"]),
+                            column=f.name,
+                            value=raw,
+                            column_zh=f.header_zh,
+                            limit=500,
+                        )
+                    )
+        typed["_row"] = chunk["_row"].astype("int64")
+        typed["_sheet"] = table.sheet
+        approx = pd.DataFrame({name: arr for name, arr in approx_fields}, index=chunk.index, dtype=bool)
+        return typed, problems, approx
+
+    def _check_codes(self, table: Table, ok: pd.DataFrame, problems: dict[Any, list[Problem]]) -> None:
+        code_fields = [f for f in table.kind.fields if f.type == FieldType.CODE]
+        if not code_fields or ok.empty:
+            return
+        values = set()
+        for f in code_fields:
+            values |= set(ok[f.name].dropna().unique())
+        known = {
+            r[0]
+            for r in self.conn.execute("select code from ref.regions where code = any(%s)", (list(values),)).fetchall()
+        }
+        for f in code_fields:
+            col = ok[f.name]
+            unknown = col.notna() & ~col.isin(known)
+            for idx in ok.index[unknown]:
+                problems.setdefault(idx, []).append(
+                    Problem.make(
+                        "R008_UNKNOWN_REGION", sheet=table.sheet, row=int(ok.at[idx, "_row"]), column=f.name, value=col.at[idx]
+                    )
+                )
+
+    def _check_duplicates(
+        self,
+        kind: RecordKind,
+        table: Table,
+        ok: pd.DataFrame,
+        problems: dict[Any, list[Problem]],
+        seen: dict[int, int],
+    ) -> None:
+        if ok.empty:
+            return
+        key_cols = list(kind.key)
+        hashes = pd.util.hash_pandas_object(ok[key_cols].astype(str), index=False).to_numpy()
+        rows = ok["_row"].to_numpy()
+        # within the chunk, vectorised; across chunks, through the dict of earlier hashes
+        first_in_chunk: dict[int, int] = {}
+        dup_mask = pd.Series(hashes).duplicated().to_numpy() | np.isin(hashes, np.fromiter(seen, np.uint64, len(seen)))
+        for pos in np.flatnonzero(dup_mask):
+            h = int(hashes[pos])
+            first_row = seen.get(h) or first_in_chunk.get(h)
+            if first_row is None:  # first occurrence inside this chunk comes earlier
+                first_row = int(rows[np.flatnonzero(hashes == hashes[pos])[0]])
+            idx = ok.index[pos]
+            problems.setdefault(idx, []).append(
+                Problem.make(
+                    "R012_DUPLICATE_ROW",
+                    sheet=table.sheet,
+                    row=int(rows[pos]),
+                    column=",".join(key_cols) if len(key_cols) < 3 else None,
+                    value=None,
+                    first_row=first_row,
+                )
+            )
+        for h, r in zip(hashes[~dup_mask], rows[~dup_mask], strict=True):
+            seen[int(h)] = int(r)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _copy_good(
+        self,
+        kind: RecordKind,
+        table: Table,
+        meta: Metadata,
+        out: FileOutcome,
+        good: pd.DataFrame,
+        approx: pd.DataFrame,
+    ) -> None:
+        if good.empty:
+            return
+        frame = pd.DataFrame(
+            {
+                "submission_id": out.submission_id,
+                "file_hash": out.file_hash,
+                "source_sheet": table.sheet,
+                "source_row": good["_row"],
+                "reporting_unit_code": meta.reporting_unit_code,
+                "period": meta.period.code,
+            },
+            index=good.index,
+        )
+        for f in kind.fields:
+            col = good[f.name]
+            if f.type == FieldType.DATE:
+                col = col.dt.strftime("%Y-%m-%d")
+            frame[f.name] = col
+        if approx.shape[1] and approx.to_numpy().any():
+            names = np.array(approx.columns, dtype=object)
+            flags = approx.to_numpy()
+            frame["is_approximate"] = flags.any(axis=1)
+            frame["approximate_fields"] = ["{" + ",".join(names[row]) + "}" if row.any() else None for row in flags]
+        else:
+            frame["is_approximate"] = False
+            frame["approximate_fields"] = None
+        columns = list(frame.columns)
+        buf = io.StringIO()
+        frame.to_csv(buf, header=False, index=False)
+        stmt = sql.SQL("copy {}.{} ({}) from stdin (format csv)").format(
+            sql.Identifier("raw"), sql.Identifier(kind.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with self.conn.cursor() as cur, cur.copy(stmt) as copy:
+            copy.write(buf.getvalue())
+
+    def _quarantine(
+        self, kind: RecordKind, table: Table, out: FileOutcome, chunk: pd.DataFrame, problems: dict[Any, list[Problem]]
+    ) -> None:
+        headers = {c.field.name: c.header for c in table.columns}
+        stmt = (
+            "copy quarantine.rejected_rows (submission_id, file_hash, record_kind, source_sheet, source_row,"
+            " column_name, value, reason_code, reason_zh, reason_en, row_data) from stdin"
+        )
+        with self.conn.cursor() as cur, cur.copy(stmt) as copy:
+            for idx, plist in problems.items():
+                row_data = {
+                    headers[name]: (None if is_empty(chunk.at[idx, name]) else str(chunk.at[idx, name]))
+                    for name in headers
+                }
+                row_json = json.dumps(row_data, ensure_ascii=False, default=str)
+                for p in plist:
+                    copy.write_row(
+                        (
+                            out.submission_id,
+                            out.file_hash,
+                            kind.name,
+                            table.sheet,
+                            p.row if p.row is not None else int(chunk.at[idx, "_row"]),
+                            p.column,
+                            p.value,
+                            p.code,
+                            p.message_zh,
+                            p.message_en,
+                            row_json,
+                        )
+                    )
+                    out.errors.append(p)
+
+    def _reconcile_total(self, table: Table, detail_sums: dict[str, float], out: FileOutcome) -> None:
+        if table.total_row is None:
+            return
+        out.normalisations.append(
+            Problem(
+                "W003_NORMALISED",
+                f"已规范化：“{table.sheet}”第 {table.total_row['_row']} 行为合计行，未作为数据导入",
+                f"Normalised: '{table.sheet}' row {table.total_row['_row']} is a total row, not loaded as data",
+                sheet=table.sheet,
+                row=table.total_row["_row"],
+            )
+        )
+        by_name = {c.field.name: c for c in table.columns}
+        for name, total_raw in table.total_row.items():
+            if name == "_row" or name not in detail_sums or is_empty(total_raw):
+                continue
+            f = by_name[name].field
+            dim = {"元": "money", "吨": "weight", "亩": "land"}.get(f.unit or "")
+            total = parse_number(total_raw, by_name[name].factor, dim).value
+            if total is None:
+                continue
+            if abs(total - detail_sums[name]) > 0.005 + 1e-9 * abs(total):
+                out.warnings.append(
+                    Problem.make(
+                        "W002_TOTAL_MISMATCH",
+                        sheet=table.sheet,
+                        row=table.total_row["_row"],
+                        column=name,
+                        value=clean_text(total_raw),
+                        column_zh=f.header_zh,
+                        total=_fmt(total),
+                        detail_sum=_fmt(detail_sums[name]),
+                    )
+                )
+
+    def _insert_audit(
+        self,
+        path: Path,
+        file_hash: str,
+        size: int,
+        archive_path: Path | None,
+        out: FileOutcome,
+        meta: Metadata | None = None,
+    ) -> int:
+        suffix = path.suffix.lower().lstrip(".")
+        row = self.conn.execute(
+            """insert into audit.submission_files
+               (file_hash, original_name, landing_path, archive_path, size_bytes, file_format, encoding,
+                reporting_unit_code, period, period_start, period_end, record_kinds, status, duplicate_of,
+                errors, run_id, processed_at)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+               returning submission_id""",
+            (
+                file_hash,
+                path.name,
+                str(path),
+                str(archive_path) if archive_path else None,
+                size,
+                suffix,
+                out.encoding,
+                meta.reporting_unit_code if meta else None,
+                meta.period.code if meta else None,
+                meta.period.start if meta else None,
+                meta.period.end if meta else None,
+                out.record_kinds,
+                out.status,
+                out.duplicate_of,
+                Jsonb([p.to_dict() for p in out.errors if p.code.startswith("F")]),
+                self.run_id,
+            ),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _finish_audit(self, out: FileOutcome) -> None:
+        self.conn.execute(
+            """update audit.submission_files set rows_received = %s, rows_loaded = %s, rows_quarantined = %s,
+               kind_counts = %s, warnings = %s, normalisations = %s, processed_at = now()
+               where submission_id = %s""",
+            (
+                out.rows_received,
+                out.rows_loaded,
+                out.rows_quarantined,
+                Jsonb(out.kind_counts),
+                Jsonb([p.to_dict() for p in out.warnings]),
+                Jsonb([p.to_dict() for p in out.normalisations]),
+                out.submission_id,
+            ),
+        )
+
+
+class _Abort(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message_en)
+        self.problem = problem
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}".rstrip("0").rstrip(".")
+
+
+def ingest_paths(paths: Iterable[Path], ingester: Ingester, *, dry_run: bool = False) -> list[FileOutcome]:
+    return [ingester.ingest(p, dry_run=dry_run) for p in expand_paths(paths)]
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files, and the files inside folders (recursively, sorted: deterministic order)."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")))
+        else:
+            found.append(p)
+    return found

@@ -1,0 +1,369 @@
+"""Readers: a file's bytes -> recognised tables of raw cells, in chunks.
+
+One reader per format (xlsx, csv, json). Each finds the tables in the file (a table =
+one record kind: a workbook sheet, a csv file, a key of the json envelope), locates the
+header row under any title rows and the 填报单位/报告期 block, and yields the data rows in
+chunks of raw cells with their source row numbers. A 合计/总计 row is kept aside for
+reconciliation, notes below the table are dropped. Nothing is evaluated: a cell starting
+with ``=`` is text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ingestion.contract import RECORD_KINDS, RecordKind
+from ingestion.normalise import (
+    ColumnMap,
+    clean_text,
+    closest_header,
+    detect_kind,
+    is_empty,
+    is_note_row,
+    is_total_row,
+    match_header,
+)
+from ingestion.problems import FileRejected, Problem
+
+CHUNK_ROWS = 250_000
+HEADER_SCAN_ROWS = 30
+
+
+@dataclass
+class Table:
+    kind: RecordKind
+    sheet: str | None  # sheet name, csv file name, or json key
+    header_row: int  # 1-based
+    columns: list[ColumnMap]
+    chunks: Iterator[pd.DataFrame]  # columns: field names (raw cells) + '_row'
+    preamble: list[list[Any]] = field(default_factory=list)  # rows above the header
+    total_row: dict[str, Any] | None = None  # filled while chunks are consumed
+    notes: list[Problem] = field(default_factory=list)  # normalisations applied
+
+
+@dataclass
+class ReadResult:
+    file_format: str
+    tables: list[Table]
+    encoding: str | None = None
+    envelope: dict[str, Any] = field(default_factory=dict)  # json: reporting_unit_code, period
+    preamble_text: list[str] = field(default_factory=list)  # title rows, 填报单位 block
+    notes: list[Problem] = field(default_factory=list)
+
+
+def read_file(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise FileRejected(Problem.make("F003_EMPTY_FILE"))
+    if suffix in (".xlsx", ".xlsm"):
+        return read_xlsx(path, max_unzipped_bytes=max_unzipped_bytes)
+    if suffix in (".csv", ".txt"):
+        return read_csv(path)
+    if suffix == ".json":
+        return read_json(path)
+    raise FileRejected(Problem.make("F002_UNSUPPORTED_TYPE", suffix=suffix or "(none)"))
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _missing_columns(kind: RecordKind, columns: list[ColumnMap], header_cells: list[Any]) -> Problem | None:
+    found = {c.field.name for c in columns}
+    missing = [f for f in kind.fields if f.required and f.name not in found]
+    if not missing:
+        return None
+    unknown = [clean_text(c) for c in header_cells if not is_empty(c)]
+    unmatched = [h for h in unknown if h not in {clean_text(c.header) for c in columns}]
+    hints = [f"{h}→{closest_header(h)}" for h in unmatched[:3]]
+    return Problem.make(
+        "F011_MISSING_COLUMNS",
+        kind=kind.name,
+        kind_zh=kind.label_zh,
+        missing="、".join(f"{f.header_zh}({f.name})" for f in missing),
+        found="、".join(unknown) + (f"（最接近 / closest: {'; '.join(hints)}）" if hints else ""),
+    )
+
+
+def _locate_header(rows: list[list[Any]]) -> tuple[int, RecordKind] | None:
+    for i, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
+        kind = detect_kind(cells)
+        if kind is not None:
+            return i, kind
+    return None
+
+
+def _frame(columns: list[ColumnMap], rows: list[list[Any]], row_numbers: list[int]) -> pd.DataFrame:
+    data: dict[str, Any] = {}
+    for c in columns:
+        data[c.field.name] = [r[c.position] if c.position < len(r) else None for r in rows]
+    frame = pd.DataFrame(data, dtype=object)
+    frame["_row"] = row_numbers
+    return frame
+
+
+def _split_body(
+    table: Table, rows: list[list[Any]], first_row_number: int
+) -> Iterator[pd.DataFrame]:
+    """Data rows from a list of cell rows: skip blanks and notes, keep the total row aside."""
+    batch: list[list[Any]] = []
+    numbers: list[int] = []
+    for offset, cells in enumerate(rows):
+        if all(is_empty(c) for c in cells):
+            continue
+        if is_total_row(cells):
+            table.total_row = {c.field.name: cells[c.position] for c in table.columns if c.position < len(cells)}
+            table.total_row["_row"] = first_row_number + offset
+            break  # anything after the total row is notes
+        if is_note_row(cells):
+            continue
+        batch.append(cells)
+        numbers.append(first_row_number + offset)
+        if len(batch) >= CHUNK_ROWS:
+            yield _frame(table.columns, batch, numbers)
+            batch, numbers = [], []
+    if batch:
+        yield _frame(table.columns, batch, numbers)
+
+
+def _tables_from_rows(sheet: str, rows: list[list[Any]], first_row_number: int = 1) -> tuple[Table | None, list[str]]:
+    located = _locate_header(rows)
+    if located is None:
+        return None, [clean_text(c) for r in rows[:5] for c in r if not is_empty(c)]
+    i, kind = located
+    columns, notes = match_header(kind, rows[i])
+    missing = _missing_columns(kind, columns, rows[i])
+    if missing is not None:
+        raise FileRejected(missing)
+    table = Table(kind=kind, sheet=sheet, header_row=first_row_number + i, columns=columns, chunks=iter(()))
+    table.preamble = rows[:i]
+    table.notes = notes
+    if i:
+        table.notes.append(
+            Problem(
+                "W003_NORMALISED",
+                f"已规范化：“{sheet}”跳过表头上方 {i} 行（标题、填报单位信息）",
+                f"Normalised: '{sheet}' skipped {i} row(s) above the header (title, reporting block)",
+                sheet=sheet,
+            )
+        )
+    table.chunks = _split_body(table, rows[i + 1 :], first_row_number + i + 1)
+    return table, []
+
+
+def _preamble_text(rows: list[list[Any]]) -> list[str]:
+    return [" ".join(clean_text(c) for c in r if not is_empty(c)) for r in rows if any(not is_empty(c) for c in r)]
+
+
+# --------------------------------------------------------------------------- xlsx
+
+
+def check_zip(path: Path, max_unzipped_bytes: int) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                total += info.file_size
+                if total > max_unzipped_bytes:
+                    raise FileRejected(Problem.make("F010_ZIP_BOMB", size=total, limit=max_unzipped_bytes))
+            if "[Content_Types].xml" not in zf.namelist():
+                raise FileRejected(Problem.make("F001_UNREADABLE", detail="not an Excel workbook / 不是 Excel 工作簿"))
+    except zipfile.BadZipFile as exc:
+        detail = "not an xlsx workbook (not a zip archive; an old .xls or .doc renamed?) / 不是 xlsx 工作簿"
+        raise FileRejected(Problem.make("F001_UNREADABLE", detail=detail)) from exc
+
+
+def read_xlsx(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
+    check_zip(path, max_unzipped_bytes)
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for broken workbooks
+        raise FileRejected(Problem.make("F001_UNREADABLE", detail=str(exc)[:200])) from exc
+    tables: list[Table] = []
+    preamble: list[str] = []
+    seen_sheets: list[str] = []
+    for name in wb.sheet_names:
+        try:
+            sheet = wb.get_sheet_by_name(name)
+            rows = sheet.to_python(skip_empty_area=False)
+        except Exception as exc:  # a sheet calamine cannot decode
+            raise FileRejected(Problem.make("F001_UNREADABLE", detail=f"{name}: {str(exc)[:200]}")) from exc
+        first = sheet.start[0] + 1 if sheet.start else 1
+        table, heads = _tables_from_rows(name, rows, first)
+        seen_sheets.append(name)
+        if table is None:
+            continue
+        tables.append(table)
+        preamble.extend(_preamble_text(table.preamble))
+    if not tables:
+        detail = f"；工作表 / sheets: {'、'.join(seen_sheets)}"
+        raise FileRejected(Problem.make("F004_NO_TABLE", detail=detail))
+    return ReadResult(file_format="xlsx", tables=tables, preamble_text=preamble)
+
+
+# --------------------------------------------------------------------------- csv
+
+
+def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(sample_bytes)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            decoder.decode(head, final=len(head) < sample_bytes)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise FileRejected(Problem.make("F013_BAD_ENCODING"))
+
+
+def read_csv(path: Path) -> ReadResult:
+    encoding = detect_encoding(path)
+    try:
+        with path.open(encoding=encoding, newline="", errors="strict") as fh:
+            head_lines = list(itertools.islice(fh, HEADER_SCAN_ROWS))
+    except UnicodeDecodeError as exc:
+        raise FileRejected(Problem.make("F013_BAD_ENCODING")) from exc
+    head_rows = list(csv.reader(io.StringIO("".join(head_lines))))
+    located = _locate_header(head_rows)
+    if located is None:
+        found = [clean_text(c) for r in head_rows[:3] for c in r if not is_empty(c)]
+        raise FileRejected(Problem.make("F004_NO_TABLE", detail=f"；前几行 / first cells: {'、'.join(found[:12])}"))
+    i, kind = located
+    columns, notes = match_header(kind, head_rows[i])
+    missing = _missing_columns(kind, columns, head_rows[i])
+    if missing is not None:
+        raise FileRejected(missing)
+    table = Table(kind=kind, sheet=path.name, header_row=i + 1, columns=columns, chunks=iter(()))
+    table.preamble = head_rows[:i]
+    table.notes = notes
+    if encoding != "utf-8":
+        table.notes.append(
+            Problem("W003_NORMALISED", f"已规范化：文件编码为 {encoding}", f"Normalised: file encoding is {encoding}")
+        )
+    table.chunks = _csv_chunks(path, encoding, table, i)
+    return ReadResult(
+        file_format="csv", tables=[table], encoding=encoding, preamble_text=_preamble_text(table.preamble)
+    )
+
+
+def _csv_chunks(path: Path, encoding: str, table: Table, header_index: int) -> Iterator[pd.DataFrame]:
+    """Stream data rows with pandas' C parser; row numbers count physical records."""
+    width = max(c.position for c in table.columns) + 1
+    usecols = [c.position for c in table.columns]
+    names = {c.position: c.field.name for c in table.columns}
+    reader = pd.read_csv(
+        path,
+        encoding=encoding,
+        header=None,
+        skiprows=header_index + 1,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=False,
+        usecols=lambda col: col in usecols,
+        names=list(range(max(width, _max_width(path, encoding)))),
+        chunksize=CHUNK_ROWS,
+        engine="c",
+    )
+    next_row = header_index + 2  # 1-based number of the first data record
+    try:
+        for chunk in reader:
+            chunk = chunk.rename(columns=names)
+            chunk["_row"] = range(next_row, next_row + len(chunk))
+            next_row += len(chunk)
+            yield from _clean_chunk(table, chunk)
+            if table.total_row is not None:
+                return
+    except UnicodeDecodeError as exc:
+        raise FileRejected(Problem.make("F013_BAD_ENCODING")) from exc
+    except pd.errors.ParserError as exc:
+        raise FileRejected(Problem.make("F001_UNREADABLE", detail=str(exc)[:200])) from exc
+
+
+def _max_width(path: Path, encoding: str, sample: int = 200) -> int:
+    """Widest row in the first lines and the last lines (title, notes may be wider or narrower)."""
+    with path.open(encoding=encoding, newline="", errors="replace") as fh:
+        widths = [len(r) for _, r in zip(range(sample), csv.reader(fh), strict=False)]
+    return max(widths or [1]) + 4
+
+
+_SUSPICIOUS = re.compile(r"^\s*(?:[合总小]\s*计|total|注|备注|说明|填报人|填表人|审核人|联系电话)", re.IGNORECASE)
+
+
+def _clean_chunk(table: Table, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """Drop blank rows and notes, stop at the total row. Vectorised: only the rare rows whose
+    first cells look like a total or a note are inspected one by one."""
+    fields = [c.field.name for c in table.columns]
+    keep = ~(chunk[fields] == "").all(axis=1)
+    suspicious = pd.Series(False, index=chunk.index)
+    for name in fields[:2]:
+        suspicious |= chunk[name].str.match(_SUSPICIOUS)
+    for idx in chunk.index[suspicious & keep]:
+        cells = [chunk.at[idx, f] for f in fields]
+        if is_total_row(cells):
+            table.total_row = {f: chunk.at[idx, f] for f in fields}
+            table.total_row["_row"] = int(chunk.at[idx, "_row"])
+            keep &= chunk.index < idx
+            break
+        if is_note_row(cells):
+            keep[idx] = False
+    out = chunk[keep]
+    if len(out):
+        yield out.astype({f: object for f in fields})
+
+
+# --------------------------------------------------------------------------- json
+
+
+def read_json(path: Path) -> ReadResult:
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileRejected(Problem.make("F012_BAD_JSON", detail=str(exc)[:200])) from exc
+    if not isinstance(doc, dict):
+        raise FileRejected(Problem.make("F012_BAD_JSON", detail="top level must be an object / 顶层应为对象"))
+    tables: list[Table] = []
+    for kind in RECORD_KINDS.values():
+        records = doc.get(kind.name)
+        if records is None:
+            continue
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise FileRejected(Problem.make("F012_BAD_JSON", detail=f"'{kind.name}' must be a list of objects"))
+        keys = list(dict.fromkeys(k for r in records for k in r))
+        columns, notes = match_header(kind, keys)
+        if records:
+            missing = _missing_columns(kind, columns, keys)
+            if missing is not None:
+                raise FileRejected(missing)
+        rows = [[r.get(k) for k in keys] for r in records]
+        table = Table(kind=kind, sheet=kind.name, header_row=0, columns=columns, chunks=iter(()), notes=notes)
+        table.chunks = _json_chunks(table, rows)
+        tables.append(table)
+    if not tables:
+        raise FileRejected(
+            Problem.make("F004_NO_TABLE", detail="；JSON 中没有 pairings/activities/projects/income_effects")
+        )
+    envelope = {k: doc.get(k) for k in ("reporting_unit_code", "period") if doc.get(k) not in (None, "")}
+    return ReadResult(file_format="json", tables=tables, envelope=envelope)
+
+
+def _json_chunks(table: Table, rows: list[list[Any]]) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(rows), CHUNK_ROWS):
+        part = rows[start : start + CHUNK_ROWS]
+        yield _frame(table.columns, part, list(range(start + 1, start + 1 + len(part))))

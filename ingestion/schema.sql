@@ -1,0 +1,162 @@
+-- Warehouse tables written by the ingestion package (dbt builds staging/marts on top).
+-- Idempotent: applied before every ingest, under an advisory lock.
+--   raw        landed rows, append-only; every row carries its submission and source row
+--   quarantine rejected rows with their reasons (zh/en); never visible to BI
+--   audit      one row per file received, with its outcome and counts
+--   ref        the region register (civil tree + Corps tree)
+
+create schema if not exists raw;
+create schema if not exists quarantine;
+create schema if not exists audit;
+create schema if not exists ref;
+
+create table if not exists ref.regions (
+    tree text not null check (tree in ('civil', 'corps')),
+    code text not null,
+    name text not null,
+    level smallint not null,
+    level_name text not null,
+    parent_code text,
+    civil_code text,
+    source text not null,
+    primary key (tree, code)
+);
+create index if not exists regions_code_idx on ref.regions (code);
+
+create table if not exists audit.submission_files (
+    submission_id bigint generated always as identity primary key,
+    file_hash text not null,                 -- sha256 of the bytes received
+    original_name text not null,             -- as received; stored, never used as a path
+    landing_path text,                       -- where it was picked up
+    archive_path text,                       -- the kept copy: <home>/archive/<hash[:2]>/<hash>
+    size_bytes bigint not null,
+    file_format text,                        -- xlsx / csv / json
+    encoding text,                           -- detected text encoding (csv)
+    received_at timestamptz not null default now(),
+    processed_at timestamptz,
+    reporting_unit_code text,
+    period text,                             -- 2024-06 or 2024Q2
+    period_start date,
+    period_end date,
+    record_kinds text[] not null default '{}',
+    status text not null check (status in ('loaded', 'rejected', 'duplicate')),
+    duplicate_of bigint references audit.submission_files (submission_id),
+    rows_received integer not null default 0,
+    rows_loaded integer not null default 0,
+    rows_quarantined integer not null default 0,
+    kind_counts jsonb not null default '{}',  -- kind -> {received, loaded, quarantined}
+    errors jsonb not null default '[]',       -- file-level problems (why it was refused)
+    warnings jsonb not null default '[]',     -- e.g. total row does not add up
+    normalisations jsonb not null default '[]',  -- what was changed to read the file
+    timings jsonb not null default '{}',      -- seconds per stage
+    run_id text,                              -- Airflow run id, or 'cli'
+    constraint rows_reconcile check (status <> 'loaded' or rows_received = rows_loaded + rows_quarantined)
+);
+-- the same bytes land once; later copies are recorded as 'duplicate'
+create unique index if not exists submission_files_hash_uq
+    on audit.submission_files (file_hash) where status <> 'duplicate';
+create index if not exists submission_files_unit_period_idx
+    on audit.submission_files (reporting_unit_code, period);
+
+create table if not exists raw.pairings (
+    submission_id bigint not null references audit.submission_files (submission_id),
+    file_hash text not null,
+    source_sheet text,
+    source_row integer not null,
+    reporting_unit_code text not null,
+    period text not null,
+    pairing_code text not null,
+    urban_unit_code text not null,
+    urban_unit_name text,
+    rural_unit_code text not null,
+    rural_unit_name text,
+    pairing_form text not null,
+    paired_on date not null,
+    ended_on date,
+    agreement_signed boolean not null,
+    is_approximate boolean not null default false,
+    approximate_fields text[],
+    loaded_at timestamptz not null default now()
+);
+create index if not exists pairings_submission_idx on raw.pairings (submission_id);
+create index if not exists pairings_unit_code_idx on raw.pairings (reporting_unit_code, pairing_code);
+
+create table if not exists raw.activities (
+    submission_id bigint not null references audit.submission_files (submission_id),
+    file_hash text not null,
+    source_sheet text,
+    source_row integer not null,
+    reporting_unit_code text not null,
+    period text not null,
+    activity_date date not null,
+    pairing_code text not null,
+    activity_type text not null,
+    title text not null,
+    participants integer not null,
+    party_member_participants integer not null,
+    problems_resolved integer,
+    suggestions_collected integer,
+    is_approximate boolean not null default false,
+    approximate_fields text[],
+    loaded_at timestamptz not null default now()
+);
+create index if not exists activities_submission_idx on raw.activities (submission_id);
+
+create table if not exists raw.projects (
+    submission_id bigint not null references audit.submission_files (submission_id),
+    file_hash text not null,
+    source_sheet text,
+    source_row integer not null,
+    reporting_unit_code text not null,
+    period text not null,
+    project_code text not null,
+    project_name text not null,
+    pairing_code text not null,
+    category text not null,
+    start_date date not null,
+    status text not null,
+    investment_yuan numeric(18, 2) not null,
+    land_mu numeric(16, 2),
+    households_benefited integer,
+    is_approximate boolean not null default false,
+    approximate_fields text[],
+    loaded_at timestamptz not null default now()
+);
+create index if not exists projects_submission_idx on raw.projects (submission_id);
+
+create table if not exists raw.income_effects (
+    submission_id bigint not null references audit.submission_files (submission_id),
+    file_hash text not null,
+    source_sheet text,
+    source_row integer not null,
+    reporting_unit_code text not null,
+    period text not null,
+    pairing_code text not null,
+    collective_income_increase_yuan numeric(18, 2) not null,
+    villager_income_increase_yuan numeric(18, 2) not null,
+    produce_sold_tonnes numeric(16, 3) not null,
+    produce_sales_yuan numeric(18, 2) not null,
+    jobs_created integer not null,
+    households_benefited integer not null,
+    is_approximate boolean not null default false,
+    approximate_fields text[],
+    loaded_at timestamptz not null default now()
+);
+create index if not exists income_effects_submission_idx on raw.income_effects (submission_id);
+
+create table if not exists quarantine.rejected_rows (
+    id bigint generated always as identity primary key,
+    submission_id bigint not null references audit.submission_files (submission_id),
+    file_hash text not null,
+    record_kind text not null,
+    source_sheet text,
+    source_row integer not null,
+    column_name text,
+    value text,
+    reason_code text not null,
+    reason_zh text not null,
+    reason_en text not null,
+    row_data jsonb not null,                  -- the row's cells as received (header -> text)
+    quarantined_at timestamptz not null default now()
+);
+create index if not exists rejected_rows_submission_idx on quarantine.rejected_rows (submission_id);

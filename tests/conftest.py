@@ -1,0 +1,82 @@
+"""Fixtures: a real PostgreSQL for every test that needs one, and nothing left behind.
+
+The server is the one named by PAIRSTATS_WAREHOUSE_URL when set, else an embedded
+PostgreSQL started for this test run in a temporary folder (and deleted afterwards). One
+template database per run holds the schema and the region register; each test that asks
+for ``db`` or ``settings`` gets its own database cloned from it, dropped after the test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ingestion.config import Settings
+from ingestion.warehouse import server_url, with_database
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the maintenance database on the server under test."""
+    configured = os.environ.get("PAIRSTATS_WAREHOUSE_URL", "").strip()
+    if configured:
+        yield with_database(configured, "postgres")
+        return
+    home = tmp_path_factory.mktemp("embedded-pg")
+    settings = Settings.from_env({"PAIRSTATS_HOME": str(home)})
+    url = server_url(settings, "postgres")
+    yield url
+    from ingestion.warehouse import stop
+
+    stop(settings)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> Iterator[str]:
+    """A database with the schema and the committed region register, used as a template."""
+    from ingestion.cli import init_warehouse
+
+    name = f"pairstats_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        with psycopg.connect(with_database(pg_admin_url, name)) as conn:
+            init_warehouse(conn)
+            conn.commit()
+        yield name
+    finally:
+        _drop(pg_admin_url, name)
+
+
+@pytest.fixture
+def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh database for one test (schema + register), dropped afterwards."""
+    name = f"pairstats_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template_db)))
+    try:
+        yield with_database(pg_admin_url, name)
+    finally:
+        _drop(pg_admin_url, name)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url) as conn:
+        yield conn
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "home"), "PAIRSTATS_WAREHOUSE_URL": db_url})
