@@ -263,28 +263,30 @@ def read_csv(path: Path) -> ReadResult:
 
 
 def _csv_chunks(path: Path, encoding: str, table: Table, header_index: int) -> Iterator[pd.DataFrame]:
-    """Stream data rows with pandas' C parser; row numbers count physical records."""
-    width = max(c.position for c in table.columns) + 1
-    usecols = [c.position for c in table.columns]
+    """Stream data rows with pandas' C parser; row numbers count physical records.
+
+    The fast path needs the widest row up front; a row wider than the sample showed makes
+    pandas stop, and the rest of the file is then read with the csv module (slow, exact)."""
+    width = _max_width(path, encoding)
     names = {c.position: c.field.name for c in table.columns}
-    reader = pd.read_csv(
-        path,
-        encoding=encoding,
-        header=None,
-        skiprows=header_index + 1,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        skip_blank_lines=False,
-        usecols=lambda col: col in usecols,
-        names=list(range(max(width, _max_width(path, encoding)))),
-        chunksize=CHUNK_ROWS,
-        engine="c",
-    )
     next_row = header_index + 2  # 1-based number of the first data record
     try:
+        reader = pd.read_csv(
+            path,
+            encoding=encoding,
+            header=None,
+            names=range(width),
+            index_col=False,
+            skiprows=header_index + 1,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            chunksize=CHUNK_ROWS,
+            engine="c",
+        )
         for chunk in reader:
-            chunk = chunk.rename(columns=names)
+            chunk = chunk[list(names)].rename(columns=names)
             chunk["_row"] = range(next_row, next_row + len(chunk))
             next_row += len(chunk)
             yield from _clean_chunk(table, chunk)
@@ -292,15 +294,41 @@ def _csv_chunks(path: Path, encoding: str, table: Table, header_index: int) -> I
                 return
     except UnicodeDecodeError as exc:
         raise FileRejected(Problem.make("F013_BAD_ENCODING")) from exc
-    except pd.errors.ParserError as exc:
-        raise FileRejected(Problem.make("F001_UNREADABLE", detail=str(exc)[:200])) from exc
+    except pd.errors.ParserError:
+        yield from _csv_chunks_slow(path, encoding, table, names, start_row=next_row)
+
+
+def _csv_chunks_slow(
+    path: Path, encoding: str, table: Table, names: dict[int, str], start_row: int
+) -> Iterator[pd.DataFrame]:
+    with path.open(encoding=encoding, newline="") as fh:
+        batch: list[list[str]] = []
+        numbers: list[int] = []
+        for number, cells in enumerate(csv.reader(fh), start=1):
+            if number < start_row:
+                continue
+            batch.append([cells[p] if p < len(cells) else "" for p in names])
+            numbers.append(number)
+            if len(batch) >= CHUNK_ROWS:
+                yield from _clean_chunk(table, _slow_frame(batch, numbers, names))
+                batch, numbers = [], []
+                if table.total_row is not None:
+                    return
+        if batch:
+            yield from _clean_chunk(table, _slow_frame(batch, numbers, names))
+
+
+def _slow_frame(batch: list[list[str]], numbers: list[int], names: dict[int, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(batch, columns=list(names.values()), dtype=object)
+    frame["_row"] = numbers
+    return frame
 
 
 def _max_width(path: Path, encoding: str, sample: int = 200) -> int:
-    """Widest row in the first lines and the last lines (title, notes may be wider or narrower)."""
+    """Widest row in the first lines (title and notes rows are narrower, never wider, in practice)."""
     with path.open(encoding=encoding, newline="", errors="replace") as fh:
         widths = [len(r) for _, r in zip(range(sample), csv.reader(fh), strict=False)]
-    return max(widths or [1]) + 4
+    return max(widths or [1]) + 2
 
 
 _SUSPICIOUS = re.compile(r"^\s*(?:[合总小]\s*计|total|注|备注|说明|填报人|填表人|审核人|联系电话)", re.IGNORECASE)
