@@ -1,0 +1,92 @@
+"""The command line as an operator uses it: real subprocesses, real warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import yaml
+
+from ingestion.config import CHECKOUT, Settings
+
+PAIRINGS = """结对编号,城市单位代码,农村单位代码,结对形式,结对日期,是否签订协议
+KRL-YJ,652801412005,652801207200,一对一,2023-03-01,是
+"""
+ACTIVITIES = """活动日期,结对编号,活动类型,活动名称,参与人数,其中党员人数
+2025-01-05,KRL-YJ,培训,a,30,20
+2025-01-06,KRL-YJ,培训,b,10,20
+"""
+
+
+def run(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PAIRSTATS_HOME=str(settings.home), PAIRSTATS_WAREHOUSE_URL=settings.warehouse_url or "")
+    return subprocess.run(
+        [sys.executable, "-m", "ingestion.cli", *args], env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_ingest_json_lines(settings, tmp_path):
+    unit = tmp_path / "landing" / "652801"
+    unit.mkdir(parents=True)
+    (unit / "652801_2025-01_pairings.csv").write_text(PAIRINGS, encoding="utf-8")
+    (unit / "652801_2025-01_activities.csv").write_text(ACTIVITIES, encoding="utf-8")
+    (unit / "652801_2025-01.xlsx").write_bytes(b"not a workbook")
+    proc = run(settings, "ingest", "--json", str(tmp_path / "landing"))
+    assert proc.returncode == 1, proc.stderr  # one file was refused
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    by_name = {Path(o["file"]).name: o for o in lines}
+    assert by_name["652801_2025-01_pairings.csv"]["status"] == "loaded"
+    acts = by_name["652801_2025-01_activities.csv"]
+    assert (acts["status"], acts["rows_loaded"], acts["rows_quarantined"]) == ("loaded", 1, 1)
+    error = acts["errors"][0]
+    assert error["code"] == "R011_PARTY_ABOVE_PARTICIPANTS" and error["row"] == 3
+    assert error["message_zh"] and error["message_en"]
+    refused = by_name["652801_2025-01.xlsx"]
+    assert refused["status"] == "rejected" and refused["errors"][0]["code"] == "F001_UNREADABLE"
+    again = run(settings, "ingest", "--json", str(unit / "652801_2025-01_activities.csv"))
+    assert json.loads(again.stdout)["status"] == "duplicate"
+
+
+def test_check_writes_nothing_and_exit_codes(settings, tmp_path):
+    unit = tmp_path / "652801"
+    unit.mkdir()
+    pairings = unit / "652801_2025-01_pairings.csv"
+    pairings.write_text(PAIRINGS, encoding="utf-8")
+    clean = run(settings, "check", str(pairings))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    bad = unit / "652801_2025-01_activities.csv"
+    bad.write_text(ACTIVITIES.replace("KRL-YJ", "KRL-ZZ"), encoding="utf-8")
+    rows = run(settings, "check", str(bad))
+    assert rows.returncode == 1
+    assert "R009_UNKNOWN_PAIRING" in rows.stdout and "未登记" in rows.stdout and "not registered" in rows.stdout
+    refused = unit / "652801_2025-01.json"
+    refused.write_text("{broken", encoding="utf-8")
+    assert run(settings, "check", str(refused)).returncode == 2
+    with psycopg.connect(settings.warehouse_url) as conn:
+        assert conn.execute("select count(*) from audit.submission_files").fetchone()[0] == 0
+
+
+def test_warehouse_url_prints_the_configured_server(settings):
+    proc = run(settings, "warehouse", "url")
+    assert proc.returncode == 0 and proc.stdout.strip() == settings.warehouse_url
+
+
+def test_settings_defaults_and_separate_homes(tmp_path):
+    default = Settings.from_env({})
+    assert default.home == CHECKOUT / ".pairstats" and default.warehouse_url is None
+    assert default.landing == default.home / "landing"
+    a = Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "a")})
+    b = Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "b")})
+    assert a.pgdata != b.pgdata  # two homes never share an embedded database
+    assert Settings.from_env({"PAIRSTATS_MAX_FILE_MB": "2"}).max_file_bytes == 2 * 1024 * 1024
+
+
+def test_docker_compose_parses():
+    doc = yaml.safe_load((CHECKOUT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert {"warehouse", "pairstats"} <= set(doc["services"])
+    env = doc["services"]["pairstats"]["environment"]
+    assert env["PAIRSTATS_WAREHOUSE_URL"].startswith("postgresql://")
