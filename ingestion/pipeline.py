@@ -617,12 +617,29 @@ def ingest_paths(paths: Iterable[Path], ingester: Ingester, *, dry_run: bool = F
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files, and the files inside folders (recursively, sorted: deterministic order)."""
+    """Files, and the files inside folders (recursively), in submission order.
+
+    Deterministic: sorted by folder, then pairings files before the others of their folder
+    (a submission sent as one csv per kind must register its pairings before the rows that
+    reference them), then by name."""
     found: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")))
+            found.extend(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
         else:
             found.append(p)
-    return found
+    return sorted(found, key=lambda q: (str(q.parent), 0 if _declares_pairings(q) else 1, q.name))
+
+
+def _declares_pairings(path: Path) -> bool:
+    """Whether a csv file's header is the pairings table (reads its first lines only)."""
+    if path.suffix.lower() not in (".csv", ".txt"):
+        return False
+    from ingestion.read import peek_csv_kind
+
+    try:
+        kind = peek_csv_kind(path)
+    except Exception:  # unreadable files are refused later, with their reason
+        return False
+    return kind is not None and kind.name == "pairings"

