@@ -325,3 +325,44 @@ def test_dry_run_writes_nothing(ingester, landing):
     assert scalar(conn, "select count(*) from audit.submission_files") == 0
     assert scalar(conn, "select count(*) from raw.pairings") == 0
     assert not (ingester.settings.archive).exists()
+
+
+def test_demo_submissions_land_as_the_generator_expects(ingester, tmp_path):
+    """The five regions' demo data: every file's outcome and every unit's totals."""
+    from ingestion.demo import generate_demo
+
+    result = generate_demo(tmp_path / "landing")
+    outcomes = {Path(o.file): o for o in (ingester.ingest(p) for p in expand_paths([tmp_path / "landing"]))}
+    assert len(outcomes) == len(result.files)
+    for expected in result.files:
+        o = outcomes[expected.path]
+        got = (o.status, o.rows_loaded, o.rows_quarantined, o.reporting_unit_code, o.period)
+        want = (expected.status, expected.rows_loaded, expected.rows_quarantined,
+                expected.reporting_unit_code if expected.status == "loaded" else o.reporting_unit_code,
+                expected.period if expected.status == "loaded" else o.period)
+        assert got == want, (expected.path.name, o.to_dict())
+        assert set(expected.error_codes) <= {e.code for e in o.errors}, expected.path.name
+    conn = ingester.conn
+    for unit, totals in result.totals.items():
+        acts = conn.execute(
+            "select count(*), sum(participants), sum(party_member_participants) from raw.activities"
+            " where reporting_unit_code = %s",
+            (unit,),
+        ).fetchone()
+        assert acts == (totals["activities"], totals["participants"], totals["party_member_participants"]), unit
+        income = conn.execute(
+            "select sum(collective_income_increase_yuan), sum(produce_sold_tonnes) from raw.income_effects"
+            " where reporting_unit_code = %s",
+            (unit,),
+        ).fetchone()
+        assert [round(float(x), 2) for x in income] == [
+            round(totals["collective_income_increase_yuan"], 2),
+            round(totals["produce_sold_tonnes"], 2),
+        ], unit
+    # received = loaded + quarantined, file by file, in the audit table
+    assert conn.execute(
+        "select count(*) from audit.submission_files where status = 'loaded'"
+        " and rows_received <> rows_loaded + rows_quarantined"
+    ).fetchone()[0] == 0
+    quarantined = conn.execute("select count(distinct (submission_id, source_row)) from quarantine.rejected_rows")
+    assert quarantined.fetchone()[0] == sum(f.rows_quarantined for f in result.files)

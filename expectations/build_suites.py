@@ -1,0 +1,206 @@
+"""Generate the GX suites ``expectations/<kind>.json`` from ``ingestion/contract.py``.
+
+    python expectations/build_suites.py           # (re)write the four suites
+    python expectations/build_suites.py --check   # exit 1 if a committed suite is stale
+
+The suites are committed so that a reviewer reads the rules as GX runs them; this script is
+the only way they are written, so a field added, renamed or made optional in the contract
+cannot silently diverge from them (a test runs ``--check``). At run time
+``ingestion/validate.py`` loads the JSON files, it does not call this script.
+
+Every expectation carries ``meta.reason_code`` (a code of ``ingestion/problems.py``), which
+is how a failure becomes a Problem. Pair expectations also say in ``meta.column`` which
+field the Problem names and in ``meta.other_column`` which field fills ``{other}``.
+Values known only at validation time are suite parameters (``{"$PARAMETER": name}``):
+
+- ``period_start``, ``period_end``: the report period, as datetimes (R010)
+- ``today``: the ingest date, as a datetime (R013)
+- ``known_pairings``: the reporting unit's registered pairing codes (R009)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:  # run as a script: make ``ingestion`` importable
+    sys.path.insert(0, str(ROOT))
+
+from ingestion.contract import RECORD_KINDS, FieldType, RecordKind  # noqa: E402
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuite
+
+SUITE_PREFIX = "pairstats_"
+NUMERIC = (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER)
+# Record kinds whose pairing_code must name a pairing already registered for the unit.
+PAIRING_REFERENCES = ("activities", "projects", "income_effects")
+
+
+def suite_name(kind: str) -> str:
+    return f"{SUITE_PREFIX}{kind}"
+
+
+def suite_path(kind: str, folder: Path = HERE) -> Path:
+    return folder / f"{kind}.json"
+
+
+def _field(kind: RecordKind, name: str):
+    """The contract field, or a clear error if a rule names a field the contract lost."""
+    try:
+        return kind.get(name)
+    except KeyError:
+        raise SystemExit(f"build_suites: rule names {kind.name}.{name}, which is not in contract.py") from None
+
+
+def _expectations(kind: RecordKind) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    out: list[Any] = []
+    # --- rules that follow from the field definitions ---------------------------------
+    for f in kind.fields:
+        if f.required:
+            out.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=f.name,
+                    description=f"{kind.name}.{f.name} is required",
+                    meta={"reason_code": "R001_REQUIRED_MISSING"},
+                )
+            )
+    for f in kind.fields:
+        if f.type in NUMERIC and f.min_value is not None:
+            out.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=f.name,
+                    min_value=f.min_value,
+                    description=f"{kind.name}.{f.name} is at least {f.min_value:g}",
+                    meta={"reason_code": "R004_NEGATIVE"},
+                )
+            )
+    for f in kind.fields:
+        if f.type == FieldType.ENUM:
+            assert f.codes, f"{kind.name}.{f.name}: an ENUM field needs codes"
+            out.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=f.name,
+                    value_set=sorted(f.codes),
+                    description=f"{kind.name}.{f.name} is a code of its code list",
+                    meta={"reason_code": "R006_UNKNOWN_CODE"},
+                )
+            )
+    # --- rules between records, or with values known at validation time --------------
+    if kind.name in PAIRING_REFERENCES:
+        _field(kind, "pairing_code")
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="pairing_code",
+                value_set={"$PARAMETER": "known_pairings"},
+                description=f"{kind.name}.pairing_code is registered for the reporting unit",
+                meta={"reason_code": "R009_UNKNOWN_PAIRING"},
+            )
+        )
+    if kind.name == "activities":
+        _field(kind, "activity_date")
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="activity_date",
+                min_value={"$PARAMETER": "period_start"},
+                max_value={"$PARAMETER": "period_end"},
+                description="activities.activity_date lies within the report period",
+                meta={"reason_code": "R010_DATE_OUTSIDE_PERIOD"},
+            )
+        )
+        _field(kind, "participants")
+        _field(kind, "party_member_participants")
+        out.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="participants",
+                column_B="party_member_participants",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                description="activities.party_member_participants is at most participants",
+                meta={
+                    "reason_code": "R011_PARTY_ABOVE_PARTICIPANTS",
+                    "column": "party_member_participants",
+                    "other_column": "participants",
+                },
+            )
+        )
+    if kind.name == "pairings":
+        _field(kind, "paired_on")
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="paired_on",
+                max_value={"$PARAMETER": "today"},
+                description="pairings.paired_on is not in the future",
+                meta={"reason_code": "R013_DATE_IN_FUTURE"},
+            )
+        )
+        _field(kind, "ended_on")
+        out.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="ended_on",
+                column_B="paired_on",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                description="pairings.ended_on is not before paired_on",
+                meta={
+                    "reason_code": "R014_END_BEFORE_START",
+                    "column": "ended_on",
+                    "other_column": "paired_on",
+                },
+            )
+        )
+    return out
+
+
+def build_suite(kind: RecordKind) -> ExpectationSuite:
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(
+        name=suite_name(kind.name),
+        expectations=_expectations(kind),
+        meta={"generated_by": "expectations/build_suites.py", "record_kind": kind.name},
+    )
+
+
+def render(kind: RecordKind) -> str:
+    """The suite as committed: GX's own serialisation, keys sorted, indented."""
+    data = build_suite(kind).to_json_dict()
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed suite differs from contract.py")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder of the suites (default: this folder)")
+    args = parser.parse_args(argv)
+
+    stale: list[str] = []
+    for kind in RECORD_KINDS.values():
+        path = suite_path(kind.name, args.out)
+        text = render(kind)
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(path.name)
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if stale:
+        print(
+            f"stale GX suites: {', '.join(stale)}; run: python expectations/build_suites.py",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""Row rules as Great Expectations suites, loaded from ``expectations/<kind>.json``.
+
+``validate(kind, df, params)`` runs the kind's whole suite over a normalised chunk in one
+``Batch.validate`` call and turns every failing (row, expectation) into a ``Problem``: the
+expectation's ``meta.reason_code`` is the code, the row is the chunk's ``_row``.
+
+Cost model: importing GX takes seconds, so nothing of GX is imported with this module. The
+first ``validate`` (or ``warm_up()``) imports it, builds one ephemeral Data Context for the
+process, a pandas data source with one dataframe asset and a whole-dataframe batch
+definition, and loads the four suites; later calls reuse them.
+
+Speed (``python -m ingestion.validate`` measures it). Everything below keeps GX's pandas
+metrics vectorised and changes no outcome; without it a million activity rows took ~5 s:
+
+- GX sees a lean frame: the contract's columns, a fresh RangeIndex (so the failing indexes
+  GX reports are positions; ``_row`` and the values in a Problem are read from the caller's
+  frame), nullable ``Int64`` as ``int64``/``float64`` and dates as ``datetime64[ns]``: GX's
+  "between" test vectorises only numpy int/float and nanosecond datetimes and maps a Python
+  function over every row of anything else. A date outside the nanosecond range (a year
+  typed as 0024) keeps its unit; GX then compares row by row, with the same answers.
+- Columns with an in-set rule become categoricals, optional columns with only a lower bound
+  get their nulls replaced by that bound (see ``_frame_plan``).
+- In-set parameters are cut to the codes present in the chunk (same outcome, and GX's cost
+  per call grows with the size of every parameter it serialises).
+- GX's md5 fingerprint of every batch is switched off (``_skip_batch_fingerprint``).
+- One ``Batch.validate`` per chunk for the whole suite, result format COMPLETE without the
+  index query or the value lists. Failing rows are mapped through the positions, not with
+  ``unexpected_index_column_names`` (GX builds that list with a Python lookup per cell).
+
+The suites are generated from ``ingestion/contract.py`` by ``expectations/build_suites.py``;
+``PAIRSTATS_EXPECTATIONS_DIR`` points at another folder of suites.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ingestion.contract import RECORD_KINDS, FieldType, RecordKind
+from ingestion.problems import CATALOG, Problem
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.data_context import EphemeralDataContext
+
+EXPECTATIONS_ENV = "PAIRSTATS_EXPECTATIONS_DIR"
+DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
+SUITE_PREFIX = "pairstats_"
+
+# COMPLETE: every failing row's index, not the first 20. No index query string (a Python
+# rendering of every failing index, unused here), no values in the lists we do not read.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "return_unexpected_index_query": False,
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
+}
+
+_NUMERIC = (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValidationParams:
+    """What the rules need to know beyond the rows themselves."""
+
+    period: str  # period code, e.g. 2024-06 or 2024Q2 (for messages)
+    period_start: dt.date
+    period_end: dt.date  # inclusive
+    known_pairings: frozenset[str]  # pairing codes registered for the reporting unit
+    today: dt.date
+
+
+@dataclass(frozen=True)
+class _FramePlan:
+    """How to lay out a kind's columns for GX, derived from its suite when it is loaded."""
+
+    categorical: frozenset[str]  # columns with an in-set expectation
+    set_parameters: dict[str, tuple[str, ...]]  # in-set $PARAMETER name -> the columns tested against it
+    fill: dict[str, float]  # optional column only checked against a lower bound -> that bound
+
+
+@dataclass
+class _Runtime:
+    context: EphemeralDataContext
+    batch_definition: BatchDefinition
+    suites: dict[str, ExpectationSuite]  # record kind -> suite
+    plans: dict[str, _FramePlan]  # record kind -> frame layout
+    folder: Path
+
+
+_runtime: _Runtime | None = None
+_lock = threading.RLock()  # one GX run at a time: the data source's engine is shared
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def expectations_dir() -> Path:
+    configured = os.environ.get(EXPECTATIONS_ENV, "").strip()
+    return Path(configured) if configured else DEFAULT_EXPECTATIONS_DIR
+
+
+def warm_up() -> None:
+    """Import GX, create the context and load the suites now rather than on first use."""
+    _get_runtime()
+
+
+def _get_runtime() -> _Runtime:
+    global _runtime
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = _create_runtime(expectations_dir())
+    return _runtime
+
+
+def _quiet_gx() -> None:
+    # No usage statistics; the context config below says so too.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def _create_runtime(folder: Path) -> _Runtime:
+    _quiet_gx()
+    with warnings.catch_warnings():
+        # GX imports the deprecated sre_constants / sre_parse modules
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+    config = DataContextConfig(
+        # in memory only; the default would create a temporary data-docs site on disk
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        # GX draws a tqdm "Calculating Metrics" bar on stderr for every suite run
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    _skip_batch_fingerprint()
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    datasource = context.data_sources.add_pandas("pairstats_rows")
+    asset = datasource.add_dataframe_asset("normalised_rows")
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole_chunk")
+    suites = {kind: _load_suite(gx, folder, kind) for kind in RECORD_KINDS}
+    plans = {kind: _frame_plan(suite) for kind, suite in suites.items()}
+    return _Runtime(context=context, batch_definition=batch_definition, suites=suites, plans=plans, folder=folder)
+
+
+def _skip_batch_fingerprint() -> None:
+    """Stop GX hashing every dataframe it is given.
+
+    On each batch load the pandas engine stores an md5 of the whole frame
+    (``pd.util.hash_pandas_object``) in the batch markers, unless the frame's memory usage is
+    above ``HASH_THRESHOLD`` (1 GB). Nothing reads that fingerprint here, and it cost more than
+    the validation itself: ~0.24 s per million rows, twice per ``Batch.validate`` (the batch
+    is loaded by ``get_batch`` and again by the validator). A threshold of 0 skips it.
+    """
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    if not hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+        log.warning("GX no longer has pandas_execution_engine.HASH_THRESHOLD; batches will be hashed")
+        return
+    pandas_execution_engine.HASH_THRESHOLD = 0
+
+
+def _load_suite(gx: Any, folder: Path, kind: str) -> ExpectationSuite:
+    path = folder / f"{kind}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot read GX suite {path}: {exc}") from exc
+    suite = gx.ExpectationSuite(**data)
+    # ExpectationSuite(...) logs and DROPS an expectation whose configuration is invalid;
+    # a suite that lost a rule must not load.
+    if len(suite.expectations) != len(data.get("expectations", [])):
+        raise RuntimeError(
+            f"GX suite {path}: {len(data.get('expectations', []))} expectations in the file, "
+            f"{len(suite.expectations)} valid; regenerate with expectations/build_suites.py"
+        )
+    if suite.name != f"{SUITE_PREFIX}{kind}":
+        raise RuntimeError(f"GX suite {path} is named {suite.name!r}, expected {SUITE_PREFIX}{kind!r}")
+    fields = set(RECORD_KINDS[kind].field_names)
+    for exp in suite.expectations:
+        meta = exp.meta or {}
+        code = meta.get("reason_code")
+        if code not in CATALOG:
+            raise RuntimeError(f"GX suite {path}: {exp.expectation_type} has no known meta.reason_code ({code!r})")
+        config = exp.configuration
+        named = [config.kwargs.get(k) for k in ("column", "column_A", "column_B")] + [
+            meta.get("column"),
+            meta.get("other_column"),
+        ]
+        unknown = [c for c in named if c is not None and c not in fields]
+        if unknown:
+            raise RuntimeError(
+                f"GX suite {path}: {_describe(config)} names {unknown}, not fields of {kind} in contract.py; "
+                "regenerate with expectations/build_suites.py"
+            )
+    return suite
+
+
+def _frame_plan(suite: ExpectationSuite) -> _FramePlan:
+    """Which columns GX gets as categoricals, and which get their nulls filled.
+
+    - A column with an in-set expectation becomes a categorical: GX calls ``isna`` on it
+      several times per expectation, which is free on a categorical and costs ~16 ms per
+      million rows on a ``str`` column.
+    - A column whose only expectations are lower bounds (an optional count or amount: no
+      not-null rule, no pair rule) gets its nulls replaced by that bound. GX drops a
+      column's nulls before a "between" test with ``df[df[col].notnull()]``, which copies
+      every column of the frame unless nothing is null; a null and the bound both pass the
+      test, so the outcome is the same and the copy is avoided.
+    """
+    uses: dict[str, list[Any]] = {}
+    for exp in suite.expectations:
+        config = exp.configuration
+        for key in ("column", "column_A", "column_B"):
+            if key in config.kwargs:
+                uses.setdefault(config.kwargs[key], []).append(config)
+    categorical = {
+        c for c, configs in uses.items() if any(x.type == "expect_column_values_to_be_in_set" for x in configs)
+    }
+    fill: dict[str, float] = {}
+    for column, configs in uses.items():
+        bounds = [
+            x.kwargs.get("min_value")
+            for x in configs
+            if x.type == "expect_column_values_to_be_between"
+            and x.kwargs.get("max_value") is None
+            and not x.kwargs.get("strict_min")
+            and not x.kwargs.get("row_condition")
+        ]
+        if len(bounds) == len(configs) and all(isinstance(b, int | float) for b in bounds):
+            fill[column] = float(max(bounds))
+    set_parameters: dict[str, tuple[str, ...]] = {}
+    for exp in suite.expectations:
+        config = exp.configuration
+        value_set = config.kwargs.get("value_set")
+        if config.type == "expect_column_values_to_be_in_set" and isinstance(value_set, dict):
+            name = value_set["$PARAMETER"]
+            set_parameters[name] = (*set_parameters.get(name, ()), config.kwargs["column"])
+    return _FramePlan(categorical=frozenset(categorical), fill=fill, set_parameters=set_parameters)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(kind: str, df: pd.DataFrame, params: ValidationParams) -> list[Problem]:
+    """Every failing (row, expectation) of ``df`` against the kind's suite, ordered by row."""
+    record = RECORD_KINDS[kind]
+    missing = [c for c in (*record.field_names, "_row") if c not in df.columns]
+    if missing:
+        raise ValueError(f"validate({kind!r}): the frame lacks columns {missing}")
+    rt = _get_runtime()
+    if len(df) == 0:
+        return []
+    plan = rt.plans[kind]
+    frame = _frame_for_gx(record, df, plan)
+    values = suite_parameters(params)
+    for name, columns in plan.set_parameters.items():
+        # GX serialises every metric's kwargs, value sets included, dozens of times per run:
+        # 10,000 known pairings cost ~1 s per call. Only the codes present can matter.
+        present = set().union(*(frame[c].cat.categories for c in columns))
+        values[name] = [v for v in values[name] if v in present]
+    with _lock:
+        batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(rt.suites[kind], result_format=RESULT_FORMAT, expectation_parameters=values)
+    return _problems(record, df, params, result)
+
+
+def suite_parameters(params: ValidationParams) -> dict[str, Any]:
+    """The values of the suites' ``$PARAMETER`` references for one validation run."""
+
+    def midnight(day: dt.date) -> dt.datetime:
+        # a datetime, not a date: pandas refuses to compare a Timestamp with a date
+        return dt.datetime.combine(day, dt.time.min)
+
+    return {
+        "period_start": midnight(params.period_start),
+        "period_end": midnight(params.period_end),
+        "today": midnight(params.today),
+        "known_pairings": sorted(params.known_pairings),
+    }
+
+
+def _frame_for_gx(record: RecordKind, df: pd.DataFrame, plan: _FramePlan) -> pd.DataFrame:
+    columns: dict[str, Any] = {}
+    for f in record.fields:
+        s = df[f.name]
+        if f.type in _NUMERIC:
+            columns[f.name] = _as_numpy_number(s, plan.fill.get(f.name))
+        elif f.type == FieldType.DATE:
+            columns[f.name] = _as_ns_dates(s)
+        elif f.name in plan.categorical:
+            columns[f.name] = _as_categorical(s)
+        else:
+            columns[f.name] = s.array
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)), copy=False)
+
+
+def _as_numpy_number(s: pd.Series, fill: float | None = None) -> np.ndarray:
+    if fill is not None and s.hasnans:
+        s = s.fillna(fill)
+    # GX vectorises a column whose dtype == int or == float: numpy int64 / float64 only
+    if s.dtype == np.dtype("int64") or s.dtype == np.dtype("float64"):
+        return s.to_numpy()
+    if pd.api.types.is_signed_integer_dtype(s.dtype) and not s.hasnans:
+        return s.to_numpy(dtype="int64")
+    return s.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _as_ns_dates(s: pd.Series) -> Any:
+    if not pd.api.types.is_datetime64_dtype(s.dtype):
+        s = pd.to_datetime(s)
+    if s.dtype == "datetime64[ns]":
+        return s.array
+    try:
+        return s.astype("datetime64[ns]").array
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        return s.array  # GX compares row by row: slower, same outcome
+
+
+def _as_categorical(s: pd.Series) -> pd.Categorical:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.array
+    # factorize the object values: faster than on the str dtype, same codes; nulls -> -1
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes, categories=uniques, validate=False)
+
+
+def _problems(record: RecordKind, df: pd.DataFrame, params: ValidationParams, result: Any) -> list[Problem]:
+    field_order = {name: i for i, name in enumerate(record.field_names)}
+    found: list[tuple[int, int, str, Problem]] = []
+    for res in result.results:
+        config = res.expectation_config
+        _raise_if_gx_failed(res, config)
+        if res.success:
+            continue
+        meta = config.meta or {}
+        code = meta["reason_code"]
+        kwargs = config.kwargs
+        column = meta.get("column") or kwargs.get("column")
+        other_column = meta.get("other_column")
+        positions = res.result.get("unexpected_index_list")
+        if positions is None or len(positions) != res.result.get("unexpected_count"):
+            raise RuntimeError(
+                f"GX expectation {_describe(config)} failed without reporting all its failing rows: {res.result}"
+            )
+        pos = np.asarray(positions, dtype=np.int64)
+        rows = df["_row"].iloc[pos].tolist()
+        sheets = df["_sheet"].iloc[pos].tolist() if "_sheet" in df.columns else [None] * len(pos)
+        values = df[column].iloc[pos].tolist()
+        others = df[other_column].iloc[pos].tolist() if other_column else [None] * len(pos)
+        column_zh = record.get(column).header_zh
+        extra = _params_for(code, params)
+        for i in range(len(pos)):
+            problem = Problem.make(
+                code,
+                sheet=_text(sheets[i]),
+                row=int(rows[i]),
+                column=column,
+                value=None if code == "R001_REQUIRED_MISSING" else _text(values[i]),
+                column_zh=column_zh,
+                other=_text(others[i]),
+                **extra,
+            )
+            found.append((problem.row, field_order[column], code, problem))
+    # GX returns results grouped by column, not in suite order: sort for a stable report
+    found.sort(key=lambda t: t[:3])
+    return [t[3] for t in found]
+
+
+def _params_for(code: str, params: ValidationParams) -> dict[str, Any]:
+    if code == "R010_DATE_OUTSIDE_PERIOD":
+        return {
+            "period": params.period,
+            "start": params.period_start.isoformat(),
+            "end": params.period_end.isoformat(),
+        }
+    return {}
+
+
+def _describe(config: Any) -> str:
+    kw = config.kwargs
+    where = kw.get("column") or f"{kw.get('column_A')}/{kw.get('column_B')}"
+    return f"{config.type}({where}) [{(config.meta or {}).get('reason_code')}]"
+
+
+def _raise_if_gx_failed(res: Any, config: Any) -> None:
+    """GX catches an exception inside an expectation and reports it as a failed result.
+
+    ``exception_info`` is either ``{"raised_exception": ..., "exception_message": ...}`` or,
+    when a metric failed, a dict of those keyed by metric id. Either way: raise.
+    """
+    info = res.exception_info or {}
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in entries:
+        if entry.get("raised_exception"):
+            raise RuntimeError(f"GX expectation {_describe(config)} raised: {entry.get('exception_message')}")
+
+
+def _text(value: Any) -> str | None:
+    """A value as text for a Problem: dates as ISO dates, whole floats without '.0'."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return None
+        if float(value).is_integer():
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        if value.hour == value.minute == value.second == value.microsecond == 0:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def _bench_frame(rows: int, bad_share: float, seed: int = 1) -> tuple[pd.DataFrame, ValidationParams, int]:
+    """A normalised activities frame with ``bad_share`` of its rows breaking exactly one rule."""
+    rng = np.random.default_rng(seed)
+    codes = np.array(["KRL-YJ-TBLQ", "KRL-ZQQ-TBLQ", "KRL-LW-SYK", "KRL-GM-XYK"], dtype=object)
+    types = np.array(sorted(RECORD_KINDS["activities"].get("activity_type").codes), dtype=object)
+    participants = rng.integers(10, 200, rows)
+    days = rng.integers(0, 31, rows)
+    df = pd.DataFrame(
+        {
+            "activity_date": (pd.Timestamp("2025-01-01") + pd.to_timedelta(days, unit="D")).astype("datetime64[s]"),
+            "pairing_code": pd.Series(codes[rng.integers(0, len(codes), rows)], dtype="str"),
+            "activity_type": pd.Series(types[rng.integers(0, len(types), rows)], dtype="str"),
+            "title": pd.Series([f"共建活动{i % 997}" for i in range(rows)], dtype="str"),
+            "participants": pd.array(participants, dtype="Int64"),
+            "party_member_participants": pd.array(participants // 2, dtype="Int64"),
+            "problems_resolved": pd.array(rng.integers(0, 5, rows), dtype="Int64"),
+            "suggestions_collected": pd.array(rng.integers(0, 5, rows), dtype="Int64"),
+            "_row": np.arange(2, rows + 2),
+            "_sheet": "activities.csv",
+        }
+    )
+    df.loc[df.index[::3], "suggestions_collected"] = pd.NA  # optional and empty
+    bad = rng.choice(rows, int(rows * bad_share), replace=False)
+    plants = [
+        ("title", None),
+        ("problems_resolved", -1),
+        ("activity_type", "团建"),
+        ("pairing_code", "KRL-XX-NONE"),
+        ("activity_date", pd.Timestamp("2024-12-31")),
+        ("party_member_participants", 10_000),
+    ]
+    for i, (column, value) in enumerate(plants):
+        df.loc[bad[i :: len(plants)], column] = value
+    params = ValidationParams(
+        "2025-01", dt.date(2025, 1, 1), dt.date(2025, 1, 31), frozenset(codes), dt.date(2025, 2, 10)
+    )
+    return df, params, len(bad)
+
+
+def _bench(rows: int, bad_share: float, chunk: int) -> None:
+    import time
+
+    t = time.perf_counter()
+    df, params, planted = _bench_frame(rows, bad_share)
+    print(f"frame: {rows:,} activities rows, {planted:,} bad ({time.perf_counter() - t:.1f} s to build)")
+
+    t = time.perf_counter()
+    validate("activities", df.head(10), params)
+    print(f"first validate (GX import + context + suites): {time.perf_counter() - t:.2f} s")
+
+    for label, size in (("one call", rows), (f"chunks of {chunk:,}", chunk)):
+        best = math.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            found = [
+                p
+                for start in range(0, rows, size)
+                for p in validate("activities", df.iloc[start : start + size], params)
+            ]
+            best = min(best, time.perf_counter() - t)
+        assert len(found) == planted, (len(found), planted)
+        print(f"validate {rows:,} rows, {label}: {best:.2f} s = {rows / best:,.0f} rows/s ({len(found):,} problems)")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Time GX row validation on a synthetic activities frame.")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--bad-share", type=float, default=0.001)
+    parser.add_argument("--chunk", type=int, default=250_000, help="chunk size of the readers (read.CHUNK_ROWS)")
+    args = parser.parse_args()
+    _bench(args.rows, args.bad_share, args.chunk)
