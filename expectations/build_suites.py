@@ -60,6 +60,7 @@ def _field(kind: RecordKind, name: str):
 
 def _expectations(kind: RecordKind) -> list[Any]:
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column
 
     out: list[Any] = []
     # --- rules that follow from the field definitions ---------------------------------
@@ -123,6 +124,8 @@ def _expectations(kind: RecordKind) -> list[Any]:
                 column_B="party_member_participants",
                 or_equal=True,
                 ignore_row_if="either_value_is_missing",
+                # a negative participants count is already R004; comparing with it says nothing
+                row_condition=Column("participants") >= 0,
                 description="activities.party_member_participants is at most participants",
                 meta={
                     "reason_code": "R011_PARTY_ABOVE_PARTICIPANTS",

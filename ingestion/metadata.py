@@ -136,7 +136,7 @@ def resolve(
     p = parse_period(stem)
     if p:
         periods.append(("file name", p))
-    m = _CODE_RE.search(re.sub(r"\d{4}[-_.]?\d{2}|\d{4}[Qq]\d", " ", stem))
+    m = _CODE_RE.search(re.sub(r"(?<!\d)\d{4}(?:[-_.]\d{1,2}|[Qq][1-4])(?!\d)", " ", stem))
     if m:
         code = normalise_division_code(m.group(1))
         if code:

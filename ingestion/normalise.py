@@ -379,15 +379,16 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
     lookup = parsed + [empty]  # index -1 (NA) -> empty
     idx = np.where(codes < 0, len(parsed), codes)
 
-    values_u = np.array([p.value for p in lookup], dtype=object)
     errors_u = np.array([p.error for p in lookup], dtype=object)
     approx_u = np.array([p.approximate for p in lookup], dtype=bool)
-    values = values_u[idx] if n else np.array([], dtype=object)
     dtype = _DTYPES.get(f.type)
-    if dtype is None:
-        series = pd.Series(values, index=raw.index, dtype=object)
-    elif f.type == FieldType.DATE:
-        series = pd.Series(pd.to_datetime(pd.Series(values, index=raw.index, dtype=object)), index=raw.index)
+    if f.type == FieldType.DATE:  # convert the distinct values, then take: cheap and typed
+        values_u = pd.to_datetime(pd.Series([p.value for p in lookup], dtype=object)).to_numpy(dtype="datetime64[s]")
+    else:
+        values_u = np.array([p.value for p in lookup], dtype=object)
+    values = values_u[idx]
+    if dtype is None or f.type == FieldType.DATE:
+        series = pd.Series(values, index=raw.index, dtype=dtype or object)
     else:
         series = pd.Series(values, index=raw.index, dtype=object).astype(dtype)
     examples = [(str(u), str(p.value)) for u, p in zip(uniques, parsed, strict=False) if p.changed][:3]

@@ -225,7 +225,7 @@ class Ingester:
             "select 1 from ref.regions where code = %s limit 1", (meta.reporting_unit_code,)
         ).fetchone()
         if not found:
-            raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", code=meta.reporting_unit_code))
+            raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", unit_code=meta.reporting_unit_code))
         return meta
 
     def _unit_by_name(self, text: str) -> str | None:
@@ -279,7 +279,7 @@ class Ingester:
                 index_of_row = dict(zip(ok["_row"].tolist(), ok.index, strict=True))
                 for p in found:
                     problems.setdefault(index_of_row[p.row], []).append(p)
-            self._check_codes(table, ok, problems)
+            self._check_codes(table, typed, problems)  # every row: a bad cell elsewhere hides nothing
             self._check_duplicates(kind, table, ok, problems, seen_keys)
             timings["validate"] += time.perf_counter() - t
 
@@ -342,8 +342,8 @@ class Ingester:
         by_name: dict[str, ColumnMap] = {c.field.name: c for c in table.columns}
         for f in kind.fields:
             cmap = by_name.get(f.name)
-            if cmap is None:
-                typed[f.name] = pd.Series([None] * len(chunk), index=chunk.index, dtype=object)
+            if cmap is None:  # an optional column the file does not have
+                typed[f.name] = parse_column(f, pd.Series(None, index=chunk.index, dtype=object)).values
                 continue
             res = parse_column(f, chunk[f.name], cmap.factor)
             typed[f.name] = res.values

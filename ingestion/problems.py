@@ -24,8 +24,8 @@ CATALOG: dict[str, tuple[str, str]] = {
         "No recognisable table: no header matches a record kind{detail}",
     ),
     "F005_UNKNOWN_UNIT": (
-        "填报单位代码“{code}”不在区划代码库中",
-        "Reporting unit code '{code}' is not in the region register",
+        "填报单位代码“{unit_code}”不在区划代码库中",
+        "Reporting unit code '{unit_code}' is not in the region register",
     ),
     "F006_NO_UNIT": (
         "无法确定填报单位（文件内容、文件名和上传目录中均未给出区划代码）",

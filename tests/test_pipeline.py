@@ -146,7 +146,7 @@ def test_broken_files_are_refused_and_the_rest_of_the_batch_lands(ingester, regi
     (landing / "652801" / "652801_2025-02.xlsx").write_bytes(b"\xd0\xcf\x11\xe0 an old .doc file")
     write(landing / "652801" / "652801_2025-03_activities.csv", "")
     write(landing / "652801" / "652801_2025-03_notes.csv", "说明,内容\n本月无活动,\n")
-    write(landing / "652801" / "activities.csv", ACTIVITIES_HEADER + "2025-02-05,KRL-YJ,培训,培训,30,20,1,2\n")
+    write(landing / "652801" / "activities.csv", ACTIVITIES_HEADER + "2025-02-06,KRL-YJ,培训,培训,30,20,1,2\n")
     (landing / "652801" / "652801_2025-03.docx").write_bytes(b"PK\x03\x04")
     outcomes = {Path(o.file).name: o for o in (ingester.ingest(p) for p in expand_paths([landing]))}
     codes = {name: (o.status, [e.code for e in o.errors]) for name, o in outcomes.items()}

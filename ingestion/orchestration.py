@@ -1,0 +1,612 @@
+"""Airflow around the pipeline: its environment, its command line, and what the DAG tasks do.
+
+Everything the three DAGs in ``dags/`` do lives here, so it can be tested without Airflow;
+the DAG files only wire these functions into tasks.
+
+Environment (``airflow_env``). One ``Settings`` object configures Airflow too:
+
+- ``AIRFLOW_HOME`` = ``$PAIRSTATS_HOME/airflow``;
+- metadata database: database ``airflow`` on the warehouse's server, created if missing
+  (psycopg2 driver; psycopg 3 for Airflow's async engine, asyncpg is not installed);
+- DAGs folder ``<checkout>/dags``, no example DAGs, ``LocalExecutor``, default timezone
+  ``Asia/Shanghai``;
+- ``SimpleAuthManager`` with one user ``admin``, password in ``$AIRFLOW_HOME/passwords.json``;
+- ``PAIRSTATS_*`` passed through, so every task sees the same settings, and the checkout
+  first on ``PYTHONPATH``, so task processes import this ``ingestion``.
+
+DAGs are not paused when they first appear: started with ``airflow standalone`` (or
+``pairstats airflow standalone``), ingestion runs every 15 minutes at once.
+
+Running (``run_airflow``, ``run_dag``). ``run_airflow(["dags", "list"])`` runs the Airflow
+CLI in a subprocess with that environment, after ``airflow db migrate`` when the metadata
+database is not at the revision this Airflow last migrated it to (one cheap query).
+``run_dag("ingest_submissions")`` runs one real DAG run with ``airflow dags test``: all
+tasks in one process, one after the other, recorded in the metadata database like any run
+(run type ``manual``, triggered by ``test``), so it is in the UI afterwards. The CLI
+re-serializes the DAGs folder itself (Airflow 3.3), so no separate ``dags reserialize``
+is needed.
+
+A refused file (a result, not an error). ``ingest_one`` never raises for a bad file: the
+refusal is recorded in ``audit.submission_files`` and returned. The DAG's mapped task then
+pushes that outcome to XCom and raises ``AirflowFailException``: its box is red in the UI
+(named after the file, with the reasons in zh/en in its log), it is not retried (retrying
+cannot fix the file), and the other files' tasks run on. ``summarise`` runs with trigger rule
+``all_done``, so the DAG run itself ends *successful*: the pipeline did its job, one district
+has to send a better file. Only errors of the pipeline (database down, a bug) raise
+ordinary exceptions, which are retried.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ingestion.config import CHECKOUT, Settings
+
+log = logging.getLogger(__name__)
+
+AIRFLOW_DB = "airflow"
+TIMEZONE = "Asia/Shanghai"
+ADMIN_USER = "admin"
+DAGS_FOLDER = CHECKOUT / "dags"
+DBT_PROJECT = CHECKOUT / "dbt_project"
+PASSWORDS_FILE = "passwords.json"
+_MIGRATED_STAMP = ".pairstats-migrated.json"
+_PAIRSTATS_VARIABLES = (
+    "PAIRSTATS_HOME",
+    "PAIRSTATS_WAREHOUSE_URL",
+    "PAIRSTATS_LANDING",
+    "PAIRSTATS_MAX_FILE_MB",
+    "PAIRSTATS_MAX_UNZIPPED_MB",
+)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.home / "airflow"
+
+
+def metadata_url(settings: Settings, database: str = AIRFLOW_DB) -> str:
+    """SQLAlchemy URL (psycopg2 driver) of Airflow's metadata database on the warehouse's server.
+
+    Embedded warehouse: ``postgresql+psycopg2://postgres@/airflow?host=<socket dir>`` (starts
+    the server if needed). Configured ``PAIRSTATS_WAREHOUSE_URL``: the same server and
+    credentials, database ``airflow``.
+    """
+    from ingestion.warehouse import server_url
+
+    parts = urlsplit(server_url(settings, database))
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """``postgresql+psycopg2://...`` -> ``postgresql://...`` (for psycopg)."""
+    return urlunsplit(urlsplit(sqlalchemy_url)._replace(scheme="postgresql"))
+
+
+def admin_password(settings: Settings) -> str:
+    """The ``admin`` user's password: generated once into ``$AIRFLOW_HOME/passwords.json``.
+
+    SimpleAuthManager reads (and would otherwise generate) that file; writing it first means
+    ``make airflow`` can print the login before the API server has started.
+    """
+    path = airflow_home(settings) / PASSWORDS_FILE
+    try:
+        passwords = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except FileNotFoundError:
+        passwords = {}
+    if not passwords.get(ADMIN_USER):
+        passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(passwords, fh)
+    return passwords[ADMIN_USER]
+
+
+def airflow_env(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB) -> dict[str, str]:
+    """The variables that configure Airflow for this project (merge them over ``os.environ``).
+
+    Side effects, all idempotent: creates ``$AIRFLOW_HOME``, the metadata database (and starts
+    the embedded server when no warehouse is configured) and the admin's password file.
+    ``metadata_db`` exists for tests that must not share ``airflow`` with anyone.
+    """
+    from ingestion.warehouse import ensure_database, server_url
+
+    settings = settings or Settings.from_env()
+    home = airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    ensure_database(server_url(settings, "postgres"), metadata_db)
+    admin_password(settings)
+
+    env = {name: os.environ[name] for name in _PAIRSTATS_VARIABLES if os.environ.get(name)}
+    env.update(
+        PAIRSTATS_HOME=str(settings.home),
+        PAIRSTATS_LANDING=str(settings.landing),
+        PAIRSTATS_MAX_FILE_MB=str(settings.max_file_bytes // (1024 * 1024)),
+        PAIRSTATS_MAX_UNZIPPED_MB=str(settings.max_unzipped_bytes // (1024 * 1024)),
+    )
+    if settings.warehouse_url:
+        env["PAIRSTATS_WAREHOUSE_URL"] = settings.warehouse_url
+    else:
+        env.pop("PAIRSTATS_WAREHOUSE_URL", None)
+
+    sync_url = metadata_url(settings, metadata_db)
+    python_path = [str(CHECKOUT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env.update(
+        AIRFLOW_HOME=str(home),
+        PYTHONPATH=os.pathsep.join(dict.fromkeys(python_path)),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sync_url,
+        # Airflow derives postgresql+asyncpg from the sync URL; asyncpg is not installed, psycopg 3 is
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=urlunsplit(
+            urlsplit(sync_url)._replace(scheme="postgresql+psycopg_async")
+        ),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__DEFAULT_TIMEZONE=TIMEZONE,
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN_USER}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / PASSWORDS_FILE),
+        AIRFLOW__API__DEFAULT_UI_TIMEZONE=TIMEZONE,
+        AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
+    )
+    return env
+
+
+def _subprocess_env(env: Mapping[str, str]) -> dict[str, str]:
+    merged = dict(os.environ)
+    merged.update(env)
+    # `airflow standalone` starts its components as `airflow ...`: this Python's scripts first
+    scripts = str(Path(sys.executable).parent)
+    merged["PATH"] = os.pathsep.join(dict.fromkeys([scripts, *merged.get("PATH", "").split(os.pathsep)]))
+    if "PAIRSTATS_WAREHOUSE_URL" not in env:
+        merged.pop("PAIRSTATS_WAREHOUSE_URL", None)
+    return merged
+
+
+def _airflow_command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "airflow", *args]
+
+
+def _alembic_revision(sqlalchemy_url: str) -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(libpq_url(sqlalchemy_url), connect_timeout=10) as conn:
+            row = conn.execute("select version_num from alembic_version").fetchone()
+    except psycopg.Error:
+        return None
+    return row[0] if row else None
+
+
+def ensure_migrated(env: Mapping[str, str]) -> bool:
+    """Run ``airflow db migrate`` unless this Airflow version already migrated this database.
+
+    The check is one query: the database's alembic revision against the one recorded in
+    ``$AIRFLOW_HOME`` after the last successful migrate by this Airflow version. Returns
+    whether a migration ran.
+    """
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    stamp_path = Path(env["AIRFLOW_HOME"]) / _MIGRATED_STAMP
+    version = importlib.metadata.version("apache-airflow")
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        stamp = {}
+    current = _alembic_revision(url)
+    if current and stamp.get("airflow") == version and stamp.get("revision") == current and stamp.get("url") == url:
+        return False
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        _airflow_command(["db", "migrate"]), env=_subprocess_env(env), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise RuntimeError(f"airflow db migrate failed ({proc.returncode}):\n{tail}")
+    stamp = {"airflow": version, "revision": _alembic_revision(url), "url": url}
+    stamp_path.write_text(json.dumps(stamp), encoding="utf-8")
+    log.info("airflow db migrate: %.1f s", time.perf_counter() - t0)
+    return True
+
+
+def prepare_airflow(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB) -> dict[str, str]:
+    """``airflow_env`` with the metadata database migrated: ready for any Airflow command."""
+    env = airflow_env(settings, metadata_db=metadata_db)
+    ensure_migrated(env)
+    return env
+
+
+def run_airflow(
+    args: Sequence[str],
+    settings: Settings | None = None,
+    *,
+    metadata_db: str = AIRFLOW_DB,
+    capture: bool = False,
+) -> int:
+    """Run ``airflow ARGS...`` with the project's configuration; returns its exit code.
+
+    With ``capture`` the output goes to ``$PAIRSTATS_HOME/logs/airflow-cli.log`` instead of the
+    terminal (use ``airflow_json`` to read a command's JSON output).
+    """
+    settings = settings or Settings.from_env()
+    env = prepare_airflow(settings, metadata_db=metadata_db)
+    if not capture:
+        return subprocess.run(_airflow_command(args), env=_subprocess_env(env), check=False).returncode
+    settings.logs.mkdir(parents=True, exist_ok=True)
+    with (settings.logs / "airflow-cli.log").open("a", encoding="utf-8") as out:
+        out.write(f"\n$ airflow {' '.join(args)}\n")
+        out.flush()
+        return subprocess.run(
+            _airflow_command(args), env=_subprocess_env(env), stdout=out, stderr=subprocess.STDOUT, check=False
+        ).returncode
+
+
+def airflow_json(args: Sequence[str], settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB) -> Any:
+    """The parsed output of an Airflow command run with ``-o json`` (e.g. ``dags list-runs``)."""
+    env = prepare_airflow(settings, metadata_db=metadata_db)
+    proc = subprocess.run(
+        _airflow_command([*args, "-o", "json"]), env=_subprocess_env(env), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"airflow {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return _parse_json_output(proc.stdout)
+
+
+def _parse_json_output(text: str) -> Any:
+    """The JSON document in a CLI's output, after any warnings it printed first."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("[{", "[]", "{", '"')) or line.strip() in ("[", "null"):
+            try:
+                return json.loads("\n".join(lines[i:]))
+            except ValueError:
+                continue
+    raise ValueError(f"no JSON in the output: {text[-500:]!r}")
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    map_index: int
+    label: str | None  # the rendered map index (file name) of a mapped task
+    state: str | None
+    duration_s: float | None
+
+
+@dataclass
+class DagRunResult:
+    dag_id: str
+    run_id: str | None
+    state: str | None
+    returncode: int
+    seconds: float
+    log_path: str
+    tasks: list[TaskResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_dag(
+    dag_id: str,
+    conf: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
+    *,
+    metadata_db: str = AIRFLOW_DB,
+    echo: bool = False,
+) -> DagRunResult:
+    """One real run of ``dag_id`` (``airflow dags test``), recorded in the metadata database.
+
+    The run's output goes to ``$PAIRSTATS_HOME/logs/airflow/<dag_id>-<time>.log`` (and to the
+    terminal with ``echo``); the result carries the run's state and every task instance's.
+    Does not raise when the run fails: look at ``.state``.
+    """
+    settings = settings or Settings.from_env()
+    env = prepare_airflow(settings, metadata_db=metadata_db)
+    log_dir = settings.logs / "airflow"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{dag_id}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    args = ["dags", "test", dag_id]
+    if conf:
+        args += ["--conf", json.dumps(dict(conf), ensure_ascii=False)]
+    started = _latest_run_id(env, dag_id)
+    t0 = time.perf_counter()
+    with log_path.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            _airflow_command(args),
+            env=_subprocess_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if echo:
+                sys.stdout.write(line)
+        returncode = proc.wait()
+    seconds = time.perf_counter() - t0
+    run_id, state, tasks = _run_state(env, dag_id)
+    if run_id == started:  # no new run was created (the DAG did not parse, ...)
+        run_id, state, tasks = None, None, []
+    return DagRunResult(dag_id, run_id, state, returncode, round(seconds, 2), str(log_path), tasks)
+
+
+def _latest_run_id(env: Mapping[str, str], dag_id: str) -> str | None:
+    return _run_state(env, dag_id)[0]
+
+
+def _run_state(env: Mapping[str, str], dag_id: str) -> tuple[str | None, str | None, list[TaskResult]]:
+    """The latest run of a DAG and its task instances, read from the metadata database."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])) as conn:
+        try:
+            row = conn.execute(
+                "select run_id, state from dag_run where dag_id = %s order by id desc limit 1", (dag_id,)
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None, None, []
+        if not row:
+            return None, None, []
+        tis = conn.execute(
+            """select task_id, map_index, rendered_map_index, state, duration from task_instance
+               where dag_id = %s and run_id = %s order by task_id, map_index""",
+            (dag_id, row[0]),
+        ).fetchall()
+    return row[0], row[1], [TaskResult(t, m, label, state, d) for t, m, label, state, d in tis]
+
+
+def login_info(settings: Settings | None = None, port: int = 8080) -> str:
+    """Where to log in to the UI started by ``airflow standalone`` / ``api-server``."""
+    settings = settings or Settings.from_env()
+    return f"Airflow UI: http://localhost:{port}  user: {ADMIN_USER}  password: {admin_password(settings)}"
+
+
+# --------------------------------------------------------------------------- DAG tasks
+
+
+def list_new_files(
+    landing: str | Path | None = None,
+    unit: str | None = None,
+    period: str | None = None,
+    *,
+    settings: Settings | None = None,
+) -> list[str]:
+    """Files under ``landing`` whose bytes the warehouse has not received yet, in path order.
+
+    "Received" is decided by content hash against ``audit.submission_files`` (any status):
+    a file renamed or copied to another folder is not new, a corrected file under the old
+    name is. Hashing reads every file each time (about 1 GB/s); for a landing folder of
+    district spreadsheets that is milliseconds. Two new files with the same bytes are both
+    returned: the ingester records the second as ``duplicate``, so every file that arrived
+    has its audit row.
+
+    ``unit`` keeps ``landing/<unit>/`` only. ``period`` keeps files whose *name* states that
+    period (the ingester's own period parser on the file name; a name without a period does
+    not match), for a manual re-run of one unit's month; the content is checked on ingest.
+    Also creates the warehouse's schema and region register when missing (once per run,
+    before the per-file tasks start).
+    """
+    from ingestion.cli import init_warehouse
+    from ingestion.metadata import parse_period
+    from ingestion.pipeline import expand_paths, sha256_file
+    from ingestion.warehouse import connect, warehouse_url
+
+    settings = settings or Settings.from_env()
+    root = Path(landing or settings.landing).expanduser().resolve()
+    if unit:
+        root = root / unit.strip()
+    if not root.exists():
+        log.info("landing folder %s does not exist: nothing to ingest", root)
+        return []
+    wanted = parse_period(period) if period else None
+    if period and wanted is None:
+        raise ValueError(f"period {period!r} is not a month (2025-01) or a quarter (2025Q1)")
+    candidates = []
+    for path in expand_paths([root]):
+        if wanted is not None:
+            named = parse_period(path.stem)
+            if named is None or named.code != wanted.code:
+                continue
+        candidates.append(path)
+    if not candidates:
+        return []
+    hashes = {path: sha256_file(path) for path in candidates}
+    with connect(warehouse_url(settings)) as conn:
+        init_warehouse(conn)
+        conn.commit()
+        seen = {
+            row[0]
+            for row in conn.execute(
+                "select file_hash from audit.submission_files where file_hash = any(%s)", (list(set(hashes.values())),)
+            )
+        }
+    return [str(path) for path in candidates if hashes[path] not in seen]
+
+
+def ingest_one(
+    path: str | Path,
+    run_id: str,
+    *,
+    files: Sequence[str] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Ingest one file with the ``Ingester``; its ``FileOutcome`` as a dict. Never raises for a bad file.
+
+    The outcome (loaded, rejected or duplicate) is recorded in ``audit.submission_files`` with
+    ``run_id``. Exceptions mean the pipeline itself is in trouble (the warehouse is down ...).
+
+    ``files`` is the run's list in submission order (``list_new_files``). Order matters
+    within a landing folder: a unit's first file declares the pairings that its later files
+    reference. Mapped tasks run in any order (``dags test`` picks them from a set) and in
+    parallel (LocalExecutor), so the file's folder is locked and every earlier file of the
+    folder in ``files`` that this run has not recorded yet is ingested first, by this task;
+    when the later task for that file runs, it finds the file recorded by this run and
+    returns that outcome (read back from the audit table) instead of ingesting it again.
+    A retried task finds its own file recorded the same way.
+    """
+    import psycopg
+
+    from ingestion.pipeline import Ingester
+    from ingestion.warehouse import connect, warehouse_url
+
+    settings = settings or Settings.from_env()
+    path = str(path)
+    folder = Path(path).parent
+    same_folder = [f for f in files or () if Path(f).parent == folder]
+    todo = same_folder[: same_folder.index(path) + 1] if path in same_folder else [path]
+    url = warehouse_url(settings)
+    with psycopg.connect(url, autocommit=True) as lock, connect(url) as conn:
+        lock.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (f"pairstats.landing:{folder}",))
+        ingester: Ingester | None = None
+        outcome: dict[str, Any] | None = None
+        for name in todo:
+            outcome = recorded_outcome(conn, name, run_id)
+            if outcome is not None:
+                log.info("%s: recorded by this run already (%s)", file_label(name), outcome["status"])
+                continue
+            if name != path:
+                log.info("%s comes before %s in its folder: ingesting it first", file_label(name), file_label(path))
+            ingester = ingester or Ingester(conn, settings, run_id=run_id)
+            outcome = ingester.ingest(Path(name)).to_dict()
+    assert outcome is not None
+    return outcome
+
+
+_AUDIT_COLUMNS = (
+    "landing_path",
+    "status",
+    "submission_id",
+    "file_hash",
+    "reporting_unit_code",
+    "period",
+    "record_kinds",
+    "rows_received",
+    "rows_loaded",
+    "rows_quarantined",
+    "kind_counts",
+    "errors",
+    "warnings",
+    "normalisations",
+    "duplicate_of",
+    "timings",
+)
+
+
+def recorded_outcome(conn: Any, path: str | Path, run_id: str) -> dict[str, Any] | None:
+    """The outcome ``run_id`` recorded for the file at ``path``, in ``FileOutcome.to_dict`` form.
+
+    Read back from ``audit.submission_files``, which keeps file-level errors only: the rows
+    a loaded file quarantined are in ``quarantine.rejected_rows``, not in ``errors``.
+    """
+    row = conn.execute(
+        f"""select {", ".join(_AUDIT_COLUMNS)} from audit.submission_files
+            where landing_path = %s and run_id = %s order by submission_id desc limit 1""",
+        (str(path), run_id),
+    ).fetchone()
+    conn.commit()
+    if row is None:
+        return None
+    outcome = dict(zip(_AUDIT_COLUMNS, row, strict=True))
+    outcome["file"] = outcome.pop("landing_path")
+    outcome["record_kinds"] = list(outcome["record_kinds"] or [])
+    return outcome
+
+
+def file_label(path: str | Path) -> str:
+    """How a file is named in the UI and in messages: ``<landing folder>/<file name>``."""
+    parts = Path(path).parts
+    return "/".join(parts[-2:])
+
+
+def refusal_message(outcome: Mapping[str, Any]) -> str:
+    """Why a file was refused, in Chinese and English, one problem per line."""
+    lines = [f"文件被拒收 / file refused: {file_label(outcome['file'])}"]
+    for problem in outcome.get("errors") or []:
+        lines.append(f"  {problem.get('code')}: {problem.get('message_zh')} / {problem.get('message_en')}")
+    return "\n".join(lines)
+
+
+def summarise(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """What one ingest run did: files per status, rows, the units and periods that changed.
+
+    ``loaded_files > 0`` means raw.* changed and the warehouse should be rebuilt.
+    """
+    outcomes = [o for o in outcomes if o]
+    by_status = {s: [o for o in outcomes if o.get("status") == s] for s in ("loaded", "rejected", "duplicate")}
+    loaded = by_status["loaded"]
+    return {
+        "files": len(outcomes),
+        "loaded_files": len(loaded),
+        "rejected_files": len(by_status["rejected"]),
+        "duplicate_files": len(by_status["duplicate"]),
+        "rows_loaded": sum(int(o.get("rows_loaded") or 0) for o in loaded),
+        "rows_quarantined": sum(int(o.get("rows_quarantined") or 0) for o in loaded),
+        "units_periods": sorted({f"{o.get('reporting_unit_code')}/{o.get('period')}" for o in loaded}),
+        "rejected": [
+            {"file": file_label(o["file"]), "codes": [p.get("code") for p in o.get("errors") or []]}
+            for o in by_status["rejected"]
+        ],
+    }
+
+
+def build_warehouse(
+    *, full_refresh: bool = False, select: Sequence[str] | None = None, settings: Settings | None = None
+) -> None:
+    """``dbt build`` of the whole project (staging → intermediate → marts, with all tests).
+
+    Raises ``RuntimeError`` when dbt reports a failure (its output is in the task log).
+    """
+    from ingestion import dbt
+
+    settings = settings or Settings.from_env()
+    if not dbt.build(settings, full_refresh=full_refresh, select=list(select) if select else None):
+        raise RuntimeError("dbt build failed: see the dbt output above")
+
+
+def nightly_checks(settings: Settings | None = None) -> dict[str, bool]:
+    """The nightly quality checks for now: ``dbt test`` and ``dbt source freshness``.
+
+    Both run even when the first fails; raises ``RuntimeError`` naming the failed ones.
+    """
+    settings = settings or Settings.from_env()
+    results = {
+        "dbt test": run_dbt(["test"], settings),
+        "dbt source freshness": run_dbt(["source", "freshness"], settings),
+    }
+    failed = [name for name, ok in results.items() if not ok]
+    if failed:
+        raise RuntimeError(f"nightly checks failed: {', '.join(failed)}")
+    return results
+
+
+def run_dbt(args: Sequence[str], settings: Settings | None = None) -> bool:
+    """Any dbt command on the project, with the profile ``ingestion.dbt`` sets up; True on success."""
+    from ingestion import dbt
+
+    settings = settings or Settings.from_env()
+    runner = getattr(dbt, "run", None)
+    if runner is None:
+        raise RuntimeError("ingestion.dbt has no run(args, settings) to run dbt commands other than build")
+    return bool(runner(list(args), settings))
