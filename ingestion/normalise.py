@@ -365,39 +365,91 @@ _DTYPES = {
 @dataclass
 class ColumnResult:
     values: pd.Series
-    errors: pd.Series  # reason code or None, per row
+    errors: pd.Series | None  # reason code or None, per row; None when no cell failed
     approximate: np.ndarray  # bool per row
     changed_examples: list[tuple[str, str]] = field(default_factory=list)  # (raw, parsed)
 
 
-def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
-    """Parse one column, one parse per distinct value."""
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    parsed = [parse_cell(f, u, factor) for u in uniques]
-    n = len(raw)
-    empty = Parsed()
-    lookup = parsed + [empty]  # index -1 (NA) -> empty
-    idx = np.where(codes < 0, len(parsed), codes)
+_VECTOR_THRESHOLD = 256  # distinct values above which plain cells are parsed vectorised
 
+
+def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
+    """Parse one column. Text is cleaned vectorised; other types are parsed once per distinct
+    value (``factorize``), the plain ones (``123``, ``2024-06-05``) vectorised when there
+    are many, the rest one by one."""
+    if f.type == FieldType.TEXT and pd.api.types.is_string_dtype(raw.dtype) and raw.dtype != object:
+        return _text_column(raw)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    parsed = _parse_uniques(f, uniques, factor)
+    lookup = [*parsed, Parsed()]  # the last entry stands for NA (code -1)
+    idx = np.where(codes < 0, len(parsed), codes)
     errors_u = np.array([p.error for p in lookup], dtype=object)
     approx_u = np.array([p.approximate for p in lookup], dtype=bool)
-    dtype = _DTYPES.get(f.type)
-    if f.type == FieldType.DATE:  # convert the distinct values, then take: cheap and typed
-        values_u = pd.to_datetime(pd.Series([p.value for p in lookup], dtype=object)).to_numpy(dtype="datetime64[s]")
+    if f.type == FieldType.DATE:
+        values_u = np.array([np.datetime64(p.value, "s") if p.value is not None else np.datetime64("NaT", "s")
+                             for p in lookup], dtype="datetime64[s]")
+        series = pd.Series(values_u[idx], index=raw.index)
+    elif f.type in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER):
+        values_u = np.array([np.nan if p.value is None else float(p.value) for p in lookup], dtype=float)
+        values = values_u[idx]
+        if f.type == FieldType.COUNT:
+            missing = np.isnan(values)
+            series = pd.Series(
+                pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing), index=raw.index
+            )
+        else:
+            series = pd.Series(values, index=raw.index)
     else:
         values_u = np.array([p.value for p in lookup], dtype=object)
-    values = values_u[idx]
-    if dtype is None or f.type == FieldType.DATE:
-        series = pd.Series(values, index=raw.index, dtype=dtype or object)
-    else:
-        series = pd.Series(values, index=raw.index, dtype=object).astype(dtype)
-    examples = [(str(u), str(p.value)) for u, p in zip(uniques, parsed, strict=False) if p.changed][:3]
+        series = pd.Series(values_u[idx], index=raw.index, dtype=_DTYPES.get(f.type, object))
+    has_errors = any(p.error for p in parsed)
+    examples = [(str(u), str(p.value)) for u, p in zip(uniques, parsed, strict=True) if p.changed][:3]
     return ColumnResult(
         values=series,
-        errors=pd.Series(errors_u[idx] if n else [], index=raw.index, dtype=object),
-        approximate=approx_u[idx] if n else np.zeros(0, dtype=bool),
+        errors=pd.Series(errors_u[idx], index=raw.index, dtype=object) if has_errors else None,
+        approximate=approx_u[idx],
         changed_examples=examples,
     )
+
+
+def _parse_uniques(f: Field, uniques: np.ndarray, factor: float) -> list[Parsed]:
+    if len(uniques) <= _VECTOR_THRESHOLD or f.type not in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER,
+                                                            FieldType.DATE):
+        return [parse_cell(f, u, factor) for u in uniques]
+    as_text = pd.Series(uniques, dtype=object).map(lambda v: v if isinstance(v, str) else None)
+    if f.type == FieldType.DATE:
+        fast = pd.to_datetime(as_text, format="%Y-%m-%d", errors="coerce")
+        ok = fast.notna().to_numpy()
+        fast_values = [d.date() if ok_ else None for d, ok_ in zip(fast, ok, strict=True)]
+    else:
+        fast = pd.to_numeric(as_text.where(as_text.str.fullmatch(r"-?\d+(?:\.\d+)?", na=False)), errors="coerce")
+        ok = fast.notna().to_numpy()
+        numbers = fast.to_numpy(dtype=float) * factor
+        if f.type == FieldType.MONEY:
+            numbers = np.round(numbers, 2)
+        elif f.type == FieldType.NUMBER:
+            numbers = np.round(numbers, 3)
+        whole = numbers == np.floor(numbers)
+        ok &= whole | (f.type != FieldType.COUNT)
+        fast_values = numbers.tolist()
+    return [Parsed(fast_values[i]) if ok[i] else parse_cell(f, u, factor) for i, u in enumerate(uniques)]
+
+
+def _text_column(raw: pd.Series) -> ColumnResult:
+    s = raw.str.strip()
+    messy = s.str.contains("  ", regex=False) | s.str.contains("\n", regex=False) | s.str.contains("\t", regex=False)
+    if messy.any():
+        s = s.copy()
+        s[messy] = s[messy].str.replace(r"\s+", " ", regex=True)
+    empty = s.isna() | s.isin(EMPTY_MARKERS)
+    values = s.where(~empty)
+    too_long = (values.str.len() > TEXT_LIMIT).fillna(False).to_numpy(dtype=bool)
+    errors = None
+    if too_long.any():
+        errors = pd.Series(np.where(too_long, "R016_TEXT_TOO_LONG", None), index=raw.index, dtype=object)
+        values = values.where(~too_long)
+    return ColumnResult(values=values, errors=errors, approximate=np.zeros(len(raw), dtype=bool))
 
 
 def first_cell_text(cells: list[Any]) -> str:

@@ -63,13 +63,6 @@ DAGS_FOLDER = CHECKOUT / "dags"
 DBT_PROJECT = CHECKOUT / "dbt_project"
 PASSWORDS_FILE = "passwords.json"
 _MIGRATED_STAMP = ".pairstats-migrated.json"
-_PAIRSTATS_VARIABLES = (
-    "PAIRSTATS_HOME",
-    "PAIRSTATS_WAREHOUSE_URL",
-    "PAIRSTATS_LANDING",
-    "PAIRSTATS_MAX_FILE_MB",
-    "PAIRSTATS_MAX_UNZIPPED_MB",
-)
 
 
 # --------------------------------------------------------------------------- environment
@@ -117,12 +110,15 @@ def admin_password(settings: Settings) -> str:
     return passwords[ADMIN_USER]
 
 
-def airflow_env(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB) -> dict[str, str]:
+def airflow_env(
+    settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB, dags_folder: Path | None = None
+) -> dict[str, str]:
     """The variables that configure Airflow for this project (merge them over ``os.environ``).
 
     Side effects, all idempotent: creates ``$AIRFLOW_HOME``, the metadata database (and starts
     the embedded server when no warehouse is configured) and the admin's password file.
-    ``metadata_db`` exists for tests that must not share ``airflow`` with anyone.
+    ``metadata_db`` exists for tests that must not share ``airflow`` with anyone, ``dags_folder``
+    for measurements with DAGs that are not the project's.
     """
     from ingestion.warehouse import ensure_database, server_url
 
@@ -132,19 +128,17 @@ def airflow_env(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_
     ensure_database(server_url(settings, "postgres"), metadata_db)
     admin_password(settings)
 
-    env = {name: os.environ[name] for name in _PAIRSTATS_VARIABLES if os.environ.get(name)}
-    env.update(
+    env = dict(
         PAIRSTATS_HOME=str(settings.home),
         PAIRSTATS_LANDING=str(settings.landing),
         PAIRSTATS_MAX_FILE_MB=str(settings.max_file_bytes // (1024 * 1024)),
         PAIRSTATS_MAX_UNZIPPED_MB=str(settings.max_unzipped_bytes // (1024 * 1024)),
     )
-    if settings.warehouse_url:
+    if settings.warehouse_url:  # unset: tasks start (or find) the same embedded server from PAIRSTATS_HOME
         env["PAIRSTATS_WAREHOUSE_URL"] = settings.warehouse_url
-    else:
-        env.pop("PAIRSTATS_WAREHOUSE_URL", None)
 
     sync_url = metadata_url(settings, metadata_db)
+    api_port = os.environ.get("AIRFLOW__API__PORT") or "8080"
     python_path = [str(CHECKOUT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env.update(
         AIRFLOW_HOME=str(home),
@@ -154,7 +148,7 @@ def airflow_env(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=urlunsplit(
             urlsplit(sync_url)._replace(scheme="postgresql+psycopg_async")
         ),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder or DAGS_FOLDER),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__DEFAULT_TIMEZONE=TIMEZONE,
@@ -162,7 +156,8 @@ def airflow_env(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_
         AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN_USER}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / PASSWORDS_FILE),
-        AIRFLOW__API__DEFAULT_UI_TIMEZONE=TIMEZONE,
+        # tasks report to the API server: follow its port when AIRFLOW__API__PORT moves it
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{api_port}/execution/",
         AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
     )
     return env
@@ -224,9 +219,11 @@ def ensure_migrated(env: Mapping[str, str]) -> bool:
     return True
 
 
-def prepare_airflow(settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB) -> dict[str, str]:
+def prepare_airflow(
+    settings: Settings | None = None, *, metadata_db: str = AIRFLOW_DB, dags_folder: Path | None = None
+) -> dict[str, str]:
     """``airflow_env`` with the metadata database migrated: ready for any Airflow command."""
-    env = airflow_env(settings, metadata_db=metadata_db)
+    env = airflow_env(settings, metadata_db=metadata_db, dags_folder=dags_folder)
     ensure_migrated(env)
     return env
 
@@ -313,6 +310,7 @@ def run_dag(
     *,
     metadata_db: str = AIRFLOW_DB,
     echo: bool = False,
+    dags_folder: Path | None = None,
 ) -> DagRunResult:
     """One real run of ``dag_id`` (``airflow dags test``), recorded in the metadata database.
 
@@ -321,7 +319,7 @@ def run_dag(
     Does not raise when the run fails: look at ``.state``.
     """
     settings = settings or Settings.from_env()
-    env = prepare_airflow(settings, metadata_db=metadata_db)
+    env = prepare_airflow(settings, metadata_db=metadata_db, dags_folder=dags_folder)
     log_dir = settings.logs / "airflow"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{dag_id}-{time.strftime('%Y%m%dT%H%M%S')}.log"
@@ -350,6 +348,27 @@ def run_dag(
     if run_id == started:  # no new run was created (the DAG did not parse, ...)
         run_id, state, tasks = None, None, []
     return DagRunResult(dag_id, run_id, state, returncode, round(seconds, 2), str(log_path), tasks)
+
+
+def run_pipeline(
+    conf: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
+    *,
+    metadata_db: str = AIRFLOW_DB,
+    echo: bool = False,
+) -> list[DagRunResult]:
+    """``ingest_submissions``, then ``build_warehouse`` when the ingest emitted its Asset.
+
+    What the scheduler does on its own (the Asset schedules the build), done in this process's
+    time for ``make demo``. A scheduler started later still finds the Asset event queued for
+    ``build_warehouse`` and runs one more (idempotent) build.
+    """
+    ingest = run_dag("ingest_submissions", conf, settings, metadata_db=metadata_db, echo=echo)
+    results = [ingest]
+    published = next((t for t in ingest.tasks if t.task_id == "publish_raw_submissions"), None)
+    if ingest.ok and published is not None and published.state == "success":
+        results.append(run_dag("build_warehouse", None, settings, metadata_db=metadata_db, echo=echo))
+    return results
 
 
 def _latest_run_id(env: Mapping[str, str], dag_id: str) -> str | None:

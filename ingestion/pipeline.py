@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,7 +120,11 @@ class Ingester:
         self.conn = conn
         self.settings = settings
         self.run_id = run_id
+        self._codes: frozenset[str] | None = None
         apply_schema(conn)
+        from ingestion.validate import warm_up
+
+        warm_up()  # GX's import and context cost seconds once per process, not per file
 
     # -- public -------------------------------------------------------------------------
 
@@ -247,6 +251,8 @@ class Ingester:
     # -- one table ------------------------------------------------------------------------
 
     def _load_table(self, table: Table, meta: Metadata, out: FileOutcome, known_pairings: set[str]) -> set[str]:
+        """Stream one table: chunks are normalised and validated while the previous chunk's
+        good rows are still being copied by the server (one COPY for the whole table)."""
         from ingestion.validate import ValidationParams, validate
 
         kind = table.kind
@@ -258,55 +264,55 @@ class Ingester:
             today=dt.date.today(),
         )
         counts = {"received": 0, "loaded": 0, "quarantined": 0}
-        seen_keys: dict[int, int] = {}  # key hash -> first source row
+        seen = _SeenKeys()
         loaded_keys: set[str] = set()
         detail_sums: dict[str, float] = {}
         out.normalisations.extend(table.notes)
         examples: dict[str, list[tuple[str, str]]] = {}
-        timings = {"normalise": 0.0, "validate": 0.0, "copy": 0.0}
+        rejected: list[tuple] = []  # quarantine rows, written once the COPY of good rows is done
+        timings = {"read": 0.0, "normalise": 0.0, "validate": 0.0, "copy": 0.0}
+        chunks = iter(table.chunks)
+        with _RawWriter(self.conn, kind, out, table.sheet, meta) as writer:
+            while True:
+                t = time.perf_counter()
+                chunk = next(chunks, None)
+                timings["read"] += time.perf_counter() - t
+                if chunk is None:
+                    break
+                t = time.perf_counter()
+                counts["received"] += len(chunk)
+                typed, problems, approx = self._normalise_chunk(table, chunk, examples, detail_sums)
+                timings["normalise"] += time.perf_counter() - t
 
-        for chunk in table.chunks:
-            t = time.perf_counter()
-            counts["received"] += len(chunk)
-            typed, problems, approx = self._normalise_chunk(table, chunk, examples, detail_sums)
-            timings["normalise"] += time.perf_counter() - t
+                t = time.perf_counter()
+                ok = typed.loc[~typed.index.isin(list(problems))] if problems else typed
+                found = validate(kind.name, ok, params)
+                if found:
+                    index_of_row = dict(zip(ok["_row"].tolist(), ok.index, strict=True))
+                    for p in found:
+                        problems.setdefault(index_of_row[p.row], []).append(p)
+                self._check_codes(table, typed, problems)  # every row: a bad cell elsewhere hides nothing
+                self._check_duplicates(kind, table, ok, problems, seen)
+                timings["validate"] += time.perf_counter() - t
 
-            t = time.perf_counter()
-            parse_bad = set(problems)
-            ok = typed.loc[~typed.index.isin(parse_bad)]
-            found = validate(kind.name, ok, params)
-            if found:
-                index_of_row = dict(zip(ok["_row"].tolist(), ok.index, strict=True))
-                for p in found:
-                    problems.setdefault(index_of_row[p.row], []).append(p)
-            self._check_codes(table, typed, problems)  # every row: a bad cell elsewhere hides nothing
-            self._check_duplicates(kind, table, ok, problems, seen_keys)
-            timings["validate"] += time.perf_counter() - t
-
-            t = time.perf_counter()
-            bad_index = typed.index.isin(list(problems))
-            good = typed.loc[~bad_index]
-            good_approx = approx.loc[~bad_index]
-            self._copy_good(kind, table, meta, out, good, good_approx)
-            if problems:
-                self._quarantine(kind, table, out, chunk, problems)
-            timings["copy"] += time.perf_counter() - t
-            counts["loaded"] += len(good)
-            counts["quarantined"] += len(problems)
-            if kind.name == "pairings":
-                loaded_keys |= set(good["pairing_code"])
-            if kind.name == "income_effects":
-                for idx, value in good["collective_income_increase_yuan"].items():
-                    if value < 0:
-                        out.warnings.append(
-                            Problem.make(
-                                "W001_NEGATIVE_INCOME",
-                                sheet=table.sheet,
-                                row=int(typed.at[idx, "_row"]),
-                                column="collective_income_increase_yuan",
-                                value=value,
-                            )
-                        )
+                t = time.perf_counter()
+                if problems:
+                    bad = typed.index.isin(list(problems))
+                    good, good_approx = typed.loc[~bad], approx.loc[~bad]
+                    rejected.extend(self._quarantine_rows(kind, table, out, chunk, problems))
+                else:
+                    good, good_approx = typed, approx
+                writer.write(good, good_approx)
+                timings["copy"] += time.perf_counter() - t
+                counts["loaded"] += len(good)
+                counts["quarantined"] += len(problems)
+                if kind.name == "pairings":
+                    loaded_keys |= set(good["pairing_code"])
+                if kind.name == "income_effects":
+                    self._warn_negative_income(table, good, out)
+        t = time.perf_counter()
+        self._write_quarantine(rejected)
+        timings["copy"] += time.perf_counter() - t
 
         for name, pairs in examples.items():
             raw_s = "、".join(f"{a}→{b}" for a, b in pairs)
@@ -328,6 +334,19 @@ class Ingester:
             out.timings[k] = out.timings.get(k, 0.0) + v
         return loaded_keys
 
+    def _warn_negative_income(self, table: Table, good: pd.DataFrame, out: FileOutcome) -> None:
+        column = good["collective_income_increase_yuan"]
+        for idx in good.index[(column < 0).to_numpy()]:
+            out.warnings.append(
+                Problem.make(
+                    "W001_NEGATIVE_INCOME",
+                    sheet=table.sheet,
+                    row=int(good.at[idx, "_row"]),
+                    column="collective_income_increase_yuan",
+                    value=_fmt(float(column.at[idx])),
+                )
+            )
+
     def _normalise_chunk(
         self,
         table: Table,
@@ -336,64 +355,65 @@ class Ingester:
         detail_sums: dict[str, float],
     ) -> tuple[pd.DataFrame, dict[Any, list[Problem]], pd.DataFrame]:
         kind = table.kind
-        typed = pd.DataFrame(index=chunk.index)
+        columns: dict[str, Any] = {}
         problems: dict[Any, list[Problem]] = {}
-        approx_fields: list[tuple[str, np.ndarray]] = []
+        approx_fields: dict[str, np.ndarray] = {}
         by_name: dict[str, ColumnMap] = {c.field.name: c for c in table.columns}
         for f in kind.fields:
             cmap = by_name.get(f.name)
             if cmap is None:  # an optional column the file does not have
-                typed[f.name] = parse_column(f, pd.Series(None, index=chunk.index, dtype=object)).values
+                columns[f.name] = parse_column(f, pd.Series(None, index=chunk.index, dtype=object)).values
                 continue
             res = parse_column(f, chunk[f.name], cmap.factor)
-            typed[f.name] = res.values
+            columns[f.name] = res.values
             if res.changed_examples:
                 examples.setdefault(f.name, res.changed_examples)
             if res.approximate.any():
-                approx_fields.append((f.name, res.approximate))
+                approx_fields[f.name] = res.approximate
             if f.type in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER):
-                detail_sums[f.name] = detail_sums.get(f.name, 0.0) + float(
-                    pd.to_numeric(res.values, errors="coerce").fillna(0).sum()
-                )
-            bad = res.errors.notna()
-            if bad.any():
-                for idx in res.errors.index[bad]:
-                    code = res.errors.at[idx]
-                    raw = chunk.at[idx, f.name]
-                    problems.setdefault(idx, []).append(
-                        Problem.make(
-                            code,
-                            sheet=table.sheet,
-                            row=int(chunk.at[idx, "_row"]),
-                            column=f.name,
-                            value=raw,
-                            column_zh=f.header_zh,
-                            limit=500,
-                        )
-                    )
-        typed["_row"] = chunk["_row"].astype("int64")
-        typed["_sheet"] = table.sheet
-        approx = pd.DataFrame({name: arr for name, arr in approx_fields}, index=chunk.index, dtype=bool)
-        return typed, problems, approx
-
-    def _check_codes(self, table: Table, ok: pd.DataFrame, problems: dict[Any, list[Problem]]) -> None:
-        code_fields = [f for f in table.kind.fields if f.type == FieldType.CODE]
-        if not code_fields or ok.empty:
-            return
-        values = set()
-        for f in code_fields:
-            values |= set(ok[f.name].dropna().unique())
-        known = {
-            r[0]
-            for r in self.conn.execute("select code from ref.regions where code = any(%s)", (list(values),)).fetchall()
-        }
-        for f in code_fields:
-            col = ok[f.name]
-            unknown = col.notna() & ~col.isin(known)
-            for idx in ok.index[unknown]:
+                detail_sums[f.name] = detail_sums.get(f.name, 0.0) + float(res.values.sum(skipna=True))
+            if res.errors is None:
+                continue
+            for idx in res.errors.index[res.errors.notna().to_numpy()]:
                 problems.setdefault(idx, []).append(
                     Problem.make(
-                        "R008_UNKNOWN_REGION", sheet=table.sheet, row=int(ok.at[idx, "_row"]), column=f.name, value=col.at[idx]
+                        res.errors.at[idx],
+                        sheet=table.sheet,
+                        row=int(chunk.at[idx, "_row"]),
+                        column=f.name,
+                        value=chunk.at[idx, f.name],
+                        column_zh=f.header_zh,
+                        limit=500,
+                    )
+                )
+        columns["_row"] = chunk["_row"].to_numpy(dtype=np.int64)
+        columns["_sheet"] = table.sheet
+        typed = pd.DataFrame(columns, index=chunk.index)
+        approx = pd.DataFrame(approx_fields, index=chunk.index, dtype=bool)
+        return typed, problems, approx
+
+    def _region_codes(self) -> frozenset[str]:
+        """Every code of the register, read once per Ingester (a few MB even for the full list)."""
+        if self._codes is None:
+            self._codes = frozenset(r[0] for r in self.conn.execute("select distinct code from ref.regions"))
+        return self._codes
+
+    def _check_codes(self, table: Table, typed: pd.DataFrame, problems: dict[Any, list[Problem]]) -> None:
+        code_fields = [f for f in table.kind.fields if f.type == FieldType.CODE]
+        if not code_fields or typed.empty:
+            return
+        known = self._region_codes()
+        for f in code_fields:
+            col = typed[f.name]
+            unknown = col.notna() & ~col.isin(known)
+            for idx in typed.index[unknown.to_numpy()]:
+                problems.setdefault(idx, []).append(
+                    Problem.make(
+                        "R008_UNKNOWN_REGION",
+                        sheet=table.sheet,
+                        row=int(typed.at[idx, "_row"]),
+                        column=f.name,
+                        value=col.at[idx],
                     )
                 )
 
@@ -403,113 +423,55 @@ class Ingester:
         table: Table,
         ok: pd.DataFrame,
         problems: dict[Any, list[Problem]],
-        seen: dict[int, int],
+        seen: _SeenKeys,
     ) -> None:
         if ok.empty:
             return
         key_cols = list(kind.key)
-        hashes = pd.util.hash_pandas_object(ok[key_cols].astype(str), index=False).to_numpy()
+        hashes = pd.util.hash_pandas_object(ok[key_cols], index=False).to_numpy()
         rows = ok["_row"].to_numpy()
-        # within the chunk, vectorised; across chunks, through the dict of earlier hashes
-        first_in_chunk: dict[int, int] = {}
-        dup_mask = pd.Series(hashes).duplicated().to_numpy() | np.isin(hashes, np.fromiter(seen, np.uint64, len(seen)))
-        for pos in np.flatnonzero(dup_mask):
-            h = int(hashes[pos])
-            first_row = seen.get(h) or first_in_chunk.get(h)
-            if first_row is None:  # first occurrence inside this chunk comes earlier
-                first_row = int(rows[np.flatnonzero(hashes == hashes[pos])[0]])
-            idx = ok.index[pos]
-            problems.setdefault(idx, []).append(
+        for pos, first_row in seen.add(hashes, rows):
+            problems.setdefault(ok.index[pos], []).append(
                 Problem.make(
                     "R012_DUPLICATE_ROW",
                     sheet=table.sheet,
                     row=int(rows[pos]),
                     column=",".join(key_cols) if len(key_cols) < 3 else None,
-                    value=None,
                     first_row=first_row,
                 )
             )
-        for h, r in zip(hashes[~dup_mask], rows[~dup_mask], strict=True):
-            seen[int(h)] = int(r)
 
     # -- writes ---------------------------------------------------------------------------
 
-    def _copy_good(
-        self,
-        kind: RecordKind,
-        table: Table,
-        meta: Metadata,
-        out: FileOutcome,
-        good: pd.DataFrame,
-        approx: pd.DataFrame,
-    ) -> None:
-        if good.empty:
-            return
-        frame = pd.DataFrame(
-            {
-                "submission_id": out.submission_id,
-                "file_hash": out.file_hash,
-                "source_sheet": table.sheet,
-                "source_row": good["_row"],
-                "reporting_unit_code": meta.reporting_unit_code,
-                "period": meta.period.code,
-            },
-            index=good.index,
-        )
-        for f in kind.fields:
-            col = good[f.name]
-            if f.type == FieldType.DATE:
-                col = col.dt.strftime("%Y-%m-%d")
-            frame[f.name] = col
-        if approx.shape[1] and approx.to_numpy().any():
-            names = np.array(approx.columns, dtype=object)
-            flags = approx.to_numpy()
-            frame["is_approximate"] = flags.any(axis=1)
-            frame["approximate_fields"] = ["{" + ",".join(names[row]) + "}" if row.any() else None for row in flags]
-        else:
-            frame["is_approximate"] = False
-            frame["approximate_fields"] = None
-        columns = list(frame.columns)
-        buf = io.StringIO()
-        frame.to_csv(buf, header=False, index=False)
-        stmt = sql.SQL("copy {}.{} ({}) from stdin (format csv)").format(
-            sql.Identifier("raw"), sql.Identifier(kind.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        with self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            copy.write(buf.getvalue())
-
-    def _quarantine(
+    def _quarantine_rows(
         self, kind: RecordKind, table: Table, out: FileOutcome, chunk: pd.DataFrame, problems: dict[Any, list[Problem]]
-    ) -> None:
+    ) -> list[tuple]:
         headers = {c.field.name: c.header for c in table.columns}
+        rows: list[tuple] = []
+        for idx, plist in problems.items():
+            row_data = {
+                headers[name]: (None if is_empty(chunk.at[idx, name]) else str(chunk.at[idx, name])) for name in headers
+            }
+            row_json = json.dumps(row_data, ensure_ascii=False, default=str)
+            for p in plist:
+                source_row = p.row if p.row is not None else int(chunk.at[idx, "_row"])
+                rows.append(
+                    (out.submission_id, out.file_hash, kind.name, table.sheet, source_row, p.column, p.value,
+                     p.code, p.message_zh, p.message_en, row_json)
+                )
+                out.errors.append(p)
+        return rows
+
+    def _write_quarantine(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
         stmt = (
             "copy quarantine.rejected_rows (submission_id, file_hash, record_kind, source_sheet, source_row,"
             " column_name, value, reason_code, reason_zh, reason_en, row_data) from stdin"
         )
         with self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            for idx, plist in problems.items():
-                row_data = {
-                    headers[name]: (None if is_empty(chunk.at[idx, name]) else str(chunk.at[idx, name]))
-                    for name in headers
-                }
-                row_json = json.dumps(row_data, ensure_ascii=False, default=str)
-                for p in plist:
-                    copy.write_row(
-                        (
-                            out.submission_id,
-                            out.file_hash,
-                            kind.name,
-                            table.sheet,
-                            p.row if p.row is not None else int(chunk.at[idx, "_row"]),
-                            p.column,
-                            p.value,
-                            p.code,
-                            p.message_zh,
-                            p.message_en,
-                            row_json,
-                        )
-                    )
-                    out.errors.append(p)
+            for row in rows:
+                copy.write_row(row)
 
     def _reconcile_total(self, table: Table, detail_sums: dict[str, float], out: FileOutcome) -> None:
         if table.total_row is None:
@@ -600,6 +562,108 @@ class Ingester:
                 out.submission_id,
             ),
         )
+
+
+class _SeenKeys:
+    """Row-key hashes seen so far in one table, across chunks, with their first source row."""
+
+    def __init__(self) -> None:
+        self.first_row: dict[int, int] = {}
+
+    def add(self, hashes: np.ndarray, rows: np.ndarray) -> list[tuple[int, int]]:
+        """Register a chunk's hashes; return (position, first source row) of each repeat."""
+        keys = hashes.tolist()
+        before = len(self.first_row)
+        self.first_row.update(zip(reversed(keys), reversed(rows.tolist()), strict=True))  # first occurrence wins
+        if len(self.first_row) - before == len(set(keys)) and len(set(keys)) == len(keys):
+            return []  # the common case: all new, no repeat
+        repeats: list[tuple[int, int]] = []
+        seen_here: set[int] = set()
+        row_list = rows.tolist()
+        for pos, h in enumerate(keys):
+            first = self.first_row[h]
+            if h in seen_here or first != row_list[pos]:
+                repeats.append((pos, first))
+            seen_here.add(h)
+        return repeats
+
+
+def _constant(value: str | None, n: int) -> Any:
+    import pyarrow as pa
+
+    if value is None:
+        return pa.nulls(n, pa.string())
+    return pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), pa.array([value])).cast(pa.string())
+
+
+class _RawWriter:
+    """One ``COPY raw.<kind> FROM STDIN`` per table, opened at the first good rows; each chunk
+    is written as CSV by pyarrow. The server parses one chunk while the next is prepared."""
+
+    def __init__(
+        self, conn: psycopg.Connection, kind: RecordKind, out: FileOutcome, sheet: str | None, meta: Metadata
+    ) -> None:
+        self.conn, self.kind, self.out, self.sheet, self.meta = conn, kind, out, sheet, meta
+        self._stack: ExitStack | None = None
+        self._copy: Any = None
+        self.columns = [*LINEAGE, *kind.field_names, "is_approximate", "approximate_fields"]
+
+    def _open(self) -> None:
+        self._stack = ExitStack()
+        cur = self._stack.enter_context(self.conn.cursor())
+        stmt = sql.SQL("copy {}.{} ({}) from stdin (format csv)").format(
+            sql.Identifier("raw"), sql.Identifier(self.kind.name), sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        )
+        self._copy = self._stack.enter_context(cur.copy(stmt))
+
+    def write(self, good: pd.DataFrame, approx: pd.DataFrame) -> None:
+        if good.empty:
+            return
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        n = len(good)
+        arrays: dict[str, Any] = {
+            "submission_id": pa.array(np.full(n, self.out.submission_id, dtype=np.int64)),
+            "file_hash": _constant(self.out.file_hash, n),
+            "source_sheet": _constant(self.sheet, n),
+            "source_row": pa.array(good["_row"].to_numpy(dtype=np.int64)),
+            "reporting_unit_code": _constant(self.meta.reporting_unit_code, n),
+            "period": _constant(self.meta.period.code, n),
+        }
+        for f in self.kind.fields:
+            col = good[f.name]
+            if f.type == FieldType.DATE:
+                arrays[f.name] = pa.array(col.to_numpy(dtype="datetime64[s]")).cast(pa.date32())
+            else:
+                arrays[f.name] = pa.array(col, from_pandas=True)
+        flags = approx.to_numpy(dtype=bool) if approx.shape[1] else np.zeros((n, 0), dtype=bool)
+        any_approx = flags.any(axis=1) if flags.shape[1] else np.zeros(n, dtype=bool)
+        arrays["is_approximate"] = pa.array(any_approx)
+        if any_approx.any():  # '{participants,...}' per distinct combination, then taken
+            names = list(approx.columns)
+            masks = flags @ (1 << np.arange(len(names), dtype=np.int64))
+            combos, index = np.unique(masks, return_inverse=True)
+            labels = [
+                "{" + ",".join(n for i, n in enumerate(names) if m >> i & 1) + "}" if m else None for m in combos.tolist()
+            ]
+            arrays["approximate_fields"] = pa.array(labels, pa.string()).take(pa.array(index.astype(np.int32)))
+        else:
+            arrays["approximate_fields"] = pa.nulls(n, pa.string())
+        table = pa.table([arrays[c] for c in self.columns], names=self.columns)
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        if self._copy is None:
+            self._open()
+        self._copy.write(memoryview(sink.getvalue()))
+
+    def __enter__(self) -> _RawWriter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Ends the COPY; on an exception psycopg aborts it (CopyFail), leaving nothing behind."""
+        if self._stack is not None:
+            self._stack.__exit__(*exc_info)
 
 
 class _Abort(Exception):

@@ -15,13 +15,13 @@ import csv
 import io
 import itertools
 import json
-import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ingestion.contract import RECORD_KINDS, RecordKind
@@ -274,10 +274,77 @@ def read_csv(path: Path) -> ReadResult:
 
 
 def _csv_chunks(path: Path, encoding: str, table: Table, header_index: int) -> Iterator[pd.DataFrame]:
-    """Stream data rows with pandas' C parser; row numbers count physical records.
+    """Data rows in chunks, numbered by source record.
 
-    The fast path needs the widest row up front; a row wider than the sample showed makes
-    pandas stop, and the rest of the file is then read with the csv module (slow, exact)."""
+    Fast path: pyarrow's multi-threaded reader, when the layout lets it number records exactly
+    (no blank line, every row as wide as the header). Otherwise pandas' C parser, which keeps
+    blank lines and pads short rows; a row wider than the sample showed sends the rest of
+    the file to the csv module (slow, exact)."""
+    frames = _csv_frames_arrow(path, encoding, table, header_index)
+    if frames is not None:
+        for frame in frames:
+            yield from _clean_chunk(table, frame)
+            if table.total_row is not None:
+                return
+        return
+    yield from _csv_chunks_pandas(path, encoding, table, header_index)
+
+
+def _csv_frames_arrow(path: Path, encoding: str, table: Table, header_index: int) -> Iterator[pd.DataFrame] | None:
+    import mmap
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data.find(b"\n\n") >= 0 or data.find(b"\n\r\n") >= 0 or data.find(b"\r\r") >= 0:
+            return None  # blank lines: the arrow reader would drop them and shift row numbers
+    with path.open(encoding=encoding, newline="") as fh:
+        width = len(next(itertools.islice(csv.reader(fh), header_index, None), []))
+    positions = {c.position: c.field.name for c in table.columns}
+    names = [f"c{i}" for i in range(width)]
+    ragged: list[int] = []
+
+    def on_invalid(row) -> str:  # a row narrower or wider than the header
+        ragged.append(1)
+        return "skip"
+
+    try:
+        arrow = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                skip_rows=header_index + 1,
+                column_names=names,
+                encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                block_size=8 << 20,
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                include_columns=[names[p] for p in positions],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None  # let the exact path report or cope with it
+    if ragged:
+        return None
+    arrow = arrow.rename_columns([positions[int(n[1:])] for n in arrow.column_names])
+    first = header_index + 2
+
+    def frames() -> Iterator[pd.DataFrame]:
+        for start in range(0, arrow.num_rows, CHUNK_ROWS):
+            part = arrow.slice(start, CHUNK_ROWS)
+            frame = part.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            frame["_row"] = np.arange(first + start, first + start + len(frame), dtype=np.int64)
+            yield frame
+
+    return frames()
+
+
+def _csv_chunks_pandas(path: Path, encoding: str, table: Table, header_index: int) -> Iterator[pd.DataFrame]:
     width = _max_width(path, encoding)
     names = {c.position: c.field.name for c in table.columns}
     next_row = header_index + 2  # 1-based number of the first data record
@@ -342,17 +409,17 @@ def _max_width(path: Path, encoding: str, sample: int = 200) -> int:
     return max(widths or [1]) + 2
 
 
-_SUSPICIOUS = re.compile(r"^\s*(?:[合总小]\s*计|total|注|备注|说明|填报人|填表人|审核人|联系电话)", re.IGNORECASE)
+_SUSPICIOUS_STARTS = ("合", "总", "小", "注", "备", "说", "填", "审", "联", "负", "制", "t", "T")
 
 
 def _clean_chunk(table: Table, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
     """Drop blank rows and notes, stop at the total row. Vectorised: only the rare rows whose
-    first cells look like a total or a note are inspected one by one."""
+    first cells start like a total or a note are inspected one by one."""
     fields = [c.field.name for c in table.columns]
     keep = ~(chunk[fields] == "").all(axis=1)
     suspicious = pd.Series(False, index=chunk.index)
     for name in fields[:2]:
-        suspicious |= chunk[name].str.match(_SUSPICIOUS)
+        suspicious |= chunk[name].str.lstrip().str.startswith(_SUSPICIOUS_STARTS)
     for idx in chunk.index[suspicious & keep]:
         cells = [chunk.at[idx, f] for f in fields]
         if is_total_row(cells):
@@ -362,9 +429,9 @@ def _clean_chunk(table: Table, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
             break
         if is_note_row(cells):
             keep[idx] = False
-    out = chunk[keep]
+    out = chunk[keep] if not keep.all() else chunk
     if len(out):
-        yield out.astype({f: object for f in fields})
+        yield out
 
 
 # --------------------------------------------------------------------------- json

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion import read
+from ingestion import pipeline, read
 from ingestion.pipeline import Ingester, expand_paths
 
 PAIRINGS_CSV = """结对编号,城市单位代码,城市单位名称,农村单位代码,农村单位名称,结对形式,结对日期,是否签订协议
@@ -183,15 +183,15 @@ def test_same_bytes_land_once(ingester, registered, landing):
 def test_crash_half_way_leaves_nothing(ingester, registered, landing, monkeypatch):
     monkeypatch.setattr(read, "CHUNK_ROWS", 2)
     calls = {"n": 0}
-    original = Ingester._copy_good
+    original = pipeline._RawWriter.write
 
-    def failing_copy(self, *args, **kwargs):
+    def failing_write(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Ingester, "_copy_good", failing_copy)
+    monkeypatch.setattr(pipeline._RawWriter, "write", failing_write)
     lines = "".join(f"2025-01-{d:02d},KRL-YJ,培训,第{d}次,3,1,0,0\n" for d in range(1, 8))
     o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", ACTIVITIES_HEADER + lines))
     assert calls["n"] == 2
