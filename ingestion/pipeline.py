@@ -572,19 +572,12 @@ class _SeenKeys:
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> list[tuple[int, int]]:
         """Register a chunk's hashes; return (position, first source row) of each repeat."""
-        keys = hashes.tolist()
-        before = len(self.first_row)
-        self.first_row.update(zip(reversed(keys), reversed(rows.tolist()), strict=True))  # first occurrence wins
-        if len(self.first_row) - before == len(set(keys)) and len(set(keys)) == len(keys):
-            return []  # the common case: all new, no repeat
+        first_row = self.first_row
         repeats: list[tuple[int, int]] = []
-        seen_here: set[int] = set()
-        row_list = rows.tolist()
-        for pos, h in enumerate(keys):
-            first = self.first_row[h]
-            if h in seen_here or first != row_list[pos]:
+        for pos, (h, r) in enumerate(zip(hashes.tolist(), rows.tolist(), strict=True)):
+            first = first_row.setdefault(h, r)
+            if first != r:
                 repeats.append((pos, first))
-            seen_here.add(h)
         return repeats
 
 

@@ -154,11 +154,8 @@ def test_r004_negative(kind, name):
     f = RECORD_KINDS[kind].get(name)
     bad = -3 if f.type == FieldType.COUNT else -2.5
     problems = validate(kind, good_and(kind, **{name: bad}), PARAMS)
-    if name == "participants":  # 25 party members out of -3 participants also breaks R011
-        assert [(p.code, p.column) for p in problems][1:] == [
-            ("R011_PARTY_ABOVE_PARTICIPANTS", "party_member_participants")
-        ]
-        problems = problems[:1]
+    # a negative participants count is R004 only: R011 (party members above participants) is
+    # not also reported for it (the suite's row_condition participants >= 0)
     p = assert_one(problems, "R004_NEGATIVE", name, str(bad))
     assert f.header_zh in p.message_zh
     zero = {name: 0, **({"party_member_participants": 0} if name == "participants" else {})}
@@ -234,7 +231,7 @@ def test_r014_end_before_start():
 
 def test_one_problem_per_failing_row_and_expectation_in_row_order():
     rows = [
-        {**GOOD["activities"], "title": None, "participants": -1},  # R001 + R004 + R011 (-1 < 25)
+        {**GOOD["activities"], "title": None, "participants": -1},  # R001 + R004 (no R011 for a negative count)
         GOOD["activities"],
         {**GOOD["activities"], "activity_type": "团建", "pairing_code": "KRL-XX-NONE"},
     ]
@@ -244,7 +241,6 @@ def test_one_problem_per_failing_row_and_expectation_in_row_order():
     assert [(p.row, p.code, p.column) for p in problems] == [
         (11, "R001_REQUIRED_MISSING", "title"),
         (11, "R004_NEGATIVE", "participants"),
-        (11, "R011_PARTY_ABOVE_PARTICIPANTS", "party_member_participants"),
         (13, "R009_UNKNOWN_PAIRING", "pairing_code"),
         (13, "R006_UNKNOWN_CODE", "activity_type"),
     ]
