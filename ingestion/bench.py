@@ -76,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     from ingestion.demo import write_bench_activities
 
     settings = Settings.from_env()
-    admin = warehouse.server_url(settings, "postgres") if not settings.warehouse_url else warehouse.with_database(
-        settings.warehouse_url, "postgres"
+    admin = (
+        warehouse.server_url(settings, "postgres")
+        if not settings.warehouse_url
+        else warehouse.with_database(settings.warehouse_url, "postgres")
     )
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(BENCH_DB)))
@@ -97,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(COPY_TABLE)
         t = time.perf_counter()
-        with conn.cursor() as cur, cur.copy("copy bench_copy from stdin (format csv, header)") as copy, data.open("rb") as fh:
+        with (
+            conn.cursor() as cur,
+            cur.copy("copy bench_copy from stdin (format csv, header)") as copy,
+            data.open("rb") as fh,
+        ):
             while block := fh.read(1 << 20):
                 copy.write(block)
         copy_s = time.perf_counter() - t

@@ -1,10 +1,10 @@
 """The ``pairstats`` command.
 
-    pairstats ingest [--json] PATH...       load files or folders into the warehouse
-    pairstats check [--json] FILE...        every problem a file would meet; writes nothing
-    pairstats demo [--landing DIR]          generate the five regions' submissions and ingest them
-    pairstats warehouse url|init|stop       the warehouse in use
-    pairstats register import [--full]      (re)load the region register
+pairstats ingest [--json] PATH...       load files or folders into the warehouse
+pairstats check [--json] FILE...        every problem a file would meet; writes nothing
+pairstats demo [--landing DIR]          generate the five regions' submissions and ingest them
+pairstats warehouse url|init|stop       the warehouse in use
+pairstats register import [--full]      (re)load the region register
 """
 
 from __future__ import annotations
@@ -192,7 +192,9 @@ def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pairstats", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="pairstats", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default="WARNING")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -203,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="list every quarantined row")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("check", help="validate files without writing anything; exit 0 clean, 1 rows rejected, 2 file refused")
+    p = sub.add_parser(
+        "check", help="validate files without writing anything; exit 0 clean, 1 rows rejected, 2 file refused"
+    )
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)

@@ -2,7 +2,7 @@
 
 | variable                       | default                          | meaning                                   |
 |--------------------------------|----------------------------------|-------------------------------------------|
-| PAIRSTATS_HOME                 | <checkout>/.pairstats            | state folder: embedded DB, landing, archive, logs |
+| PAIRSTATS_HOME                 | <checkout>/.pairstats            | state: embedded DB, landing, archive, logs |
 | PAIRSTATS_WAREHOUSE_URL        | (unset: embedded PostgreSQL)     | libpq URL of a PostgreSQL server          |
 | PAIRSTATS_LANDING              | $PAIRSTATS_HOME/landing          | where districts' files arrive             |
 | PAIRSTATS_MAX_FILE_MB          | 100                              | files above this size are refused         |

@@ -150,8 +150,12 @@ ACTIVITIES = RecordKind(
             min_value=0,
             synonyms=("党员人数", "其中党员", "党员参与人数"),
         ),
-        Field("problems_resolved", "解决问题数", F.COUNT, required=False, min_value=0, synonyms=("解决急难愁盼问题数",)),
-        Field("suggestions_collected", "收集建议数", F.COUNT, required=False, min_value=0, synonyms=("收集意见建议数",)),
+        Field(
+            "problems_resolved", "解决问题数", F.COUNT, required=False, min_value=0, synonyms=("解决急难愁盼问题数",)
+        ),
+        Field(
+            "suggestions_collected", "收集建议数", F.COUNT, required=False, min_value=0, synonyms=("收集意见建议数",)
+        ),
     ),
 )
 
@@ -182,7 +186,9 @@ INCOME_EFFECTS = RecordKind(
     sheet_aliases=("收益成效", "income_effects"),
     fields=(
         Field("pairing_code", "结对编号", F.TEXT),
-        Field("collective_income_increase_yuan", "村集体增收", F.MONEY, unit="元", synonyms=("集体增收", "村集体经济增收")),
+        Field(
+            "collective_income_increase_yuan", "村集体增收", F.MONEY, unit="元", synonyms=("集体增收", "村集体经济增收")
+        ),
         Field("villager_income_increase_yuan", "村民增收", F.MONEY, unit="元", synonyms=("群众增收", "农户增收")),
         Field("produce_sold_tonnes", "农产品销售量", F.NUMBER, unit="吨", min_value=0, synonyms=("销售量",)),
         Field("produce_sales_yuan", "农产品销售额", F.MONEY, unit="元", min_value=0, synonyms=("销售额",)),

@@ -104,9 +104,22 @@ def resolve(
     landing_folder: str | None,
     name_lookup: Callable[[str], str | None] | None = None,
 ) -> Metadata:
-    units: list[tuple[str, str]] = []  # (source, code)
+    units: list[tuple[str, str]] = []  # (source, code), in order of precedence
     periods: list[tuple[str, Period]] = []
+    _from_envelope(envelope, units, periods)
+    _from_preamble(preamble, name_lookup, units, periods)
+    _from_name_and_folder(file_name, landing_folder, units, periods)
+    unit = _agree("报告单位", "reporting unit", units)
+    period = _agree("报告期", "period", periods)
+    if unit is None:
+        raise FileRejected(Problem.make("F006_NO_UNIT"))
+    if period is None:
+        raise FileRejected(Problem.make("F007_NO_PERIOD"))
+    sources = {f"unit: {s}": v for s, v in units} | {f"period: {s}": v.code for s, v in periods}
+    return Metadata(reporting_unit_code=unit, period=period, sources=sources)
 
+
+def _from_envelope(envelope: dict[str, object], units: list, periods: list) -> None:
     if envelope.get("reporting_unit_code") is not None:
         code = normalise_division_code(envelope["reporting_unit_code"])
         units.append(("json reporting_unit_code", code or str(envelope["reporting_unit_code"])))
@@ -116,44 +129,35 @@ def resolve(
             raise FileRejected(Problem.make("F007_NO_PERIOD"))
         periods.append(("json period", p))
 
+
+def _from_preamble(
+    preamble: list[str], name_lookup: Callable[[str], str | None] | None, units: list, periods: list
+) -> None:
+    """The 填报单位 / 报告期 block, and title rows (any other line naming one period)."""
     for line in preamble:
-        m = _UNIT_LABEL.search(line)
-        if m and m.group("v").strip():
-            code = _unit_in_text(m.group("v"), name_lookup)
+        unit_label = _UNIT_LABEL.search(line)
+        if unit_label and unit_label.group("v").strip():
+            code = _unit_in_text(unit_label.group("v"), name_lookup)
             if code:
                 units.append(("填报单位", code))
-        m = _PERIOD_LABEL.search(line)
-        if m:
-            p = parse_period(m.group("v"))
-            if p:
-                periods.append(("报告期", p))
-        elif not _UNIT_LABEL.search(line):
-            p = parse_period(line)
-            if p:
-                periods.append(("title", p))
+        period_label = _PERIOD_LABEL.search(line)
+        p = parse_period(period_label.group("v") if period_label else ("" if unit_label else line))
+        if p:
+            periods.append(("报告期" if period_label else "title", p))
 
+
+def _from_name_and_folder(file_name: str, landing_folder: str | None, units: list, periods: list) -> None:
     stem = Path(file_name).stem
     p = parse_period(stem)
     if p:
         periods.append(("file name", p))
     m = _CODE_RE.search(re.sub(r"(?<!\d)\d{4}(?:[-_.]\d{1,2}|[Qq][1-4])(?!\d)", " ", stem))
-    if m:
-        code = normalise_division_code(m.group(1))
-        if code:
-            units.append(("file name", code))
-    if landing_folder:
-        code = normalise_division_code(landing_folder) if landing_folder.isdigit() else None
-        if code:
-            units.append(("landing folder", code))
-
-    unit = _agree("报告单位", "reporting unit", units)
-    period = _agree("报告期", "period", periods)
-    if unit is None:
-        raise FileRejected(Problem.make("F006_NO_UNIT"))
-    if period is None:
-        raise FileRejected(Problem.make("F007_NO_PERIOD"))
-    sources = {f"unit: {s}": v for s, v in units} | {f"period: {s}": v.code for s, v in periods}
-    return Metadata(reporting_unit_code=unit, period=period, sources=sources)
+    code = normalise_division_code(m.group(1)) if m else None
+    if code:
+        units.append(("file name", code))
+    code = normalise_division_code(landing_folder) if landing_folder and landing_folder.isdigit() else None
+    if code:
+        units.append(("landing folder", code))
 
 
 def _agree(what_zh: str, what_en: str, stated: list[tuple[str, object]]):

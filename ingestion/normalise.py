@@ -151,7 +151,12 @@ def match_header(kind: RecordKind, cells: list[Any]) -> tuple[list[ColumnMap], l
             if known and known[0] == _DIMENSION[f.unit]:
                 factor = known[1]
                 if factor != 1.0:
-                    notes.append(_note(f"“{cell}” 列按 {unit} 换算为 {f.unit}", f"column '{cell}' converted from {unit} to {f.unit}"))
+                    notes.append(
+                        _note(
+                            f"“{cell}” 列按 {unit} 换算为 {f.unit}",
+                            f"column '{cell}' converted from {unit} to {f.unit}",
+                        )
+                    )
         if clean_text(cell) not in (f.header_zh, f.header_with_unit, f.name):
             notes.append(_note(f"表头“{cell}”识别为“{f.header_zh}”", f"header '{cell}' read as '{f.name}'"))
         seen.add(f.name)
@@ -178,9 +183,7 @@ def detect_kind(cells: list[Any]) -> RecordKind | None:
     best: tuple[int, int, RecordKind] | None = None
     for kind in RECORD_KINDS.values():
         score = header_score(kind, cells)
-        required_found = sum(
-            1 for f in kind.fields if f.required and f.name in _found_fields(kind, cells)
-        )
+        required_found = sum(1 for f in kind.fields if f.required and f.name in _found_fields(kind, cells))
         if score >= 3 or (score and required_found == len(kind.required_fields)):
             # prefer the kind that explains most required columns, then most columns
             rank = (required_found / len(kind.required_fields), score)
@@ -387,8 +390,10 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
     errors_u = np.array([p.error for p in lookup], dtype=object)
     approx_u = np.array([p.approximate for p in lookup], dtype=bool)
     if f.type == FieldType.DATE:
-        values_u = np.array([np.datetime64(p.value, "s") if p.value is not None else np.datetime64("NaT", "s")
-                             for p in lookup], dtype="datetime64[s]")
+        values_u = np.array(
+            [np.datetime64(p.value, "s") if p.value is not None else np.datetime64("NaT", "s") for p in lookup],
+            dtype="datetime64[s]",
+        )
         series = pd.Series(values_u[idx], index=raw.index)
     elif f.type in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER):
         values_u = np.array([np.nan if p.value is None else float(p.value) for p in lookup], dtype=float)
@@ -414,8 +419,12 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
 
 
 def _parse_uniques(f: Field, uniques: np.ndarray, factor: float) -> list[Parsed]:
-    if len(uniques) <= _VECTOR_THRESHOLD or f.type not in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER,
-                                                            FieldType.DATE):
+    if len(uniques) <= _VECTOR_THRESHOLD or f.type not in (
+        FieldType.COUNT,
+        FieldType.MONEY,
+        FieldType.NUMBER,
+        FieldType.DATE,
+    ):
         return [parse_cell(f, u, factor) for u in uniques]
     as_text = pd.Series(uniques, dtype=object).map(lambda v: v if isinstance(v, str) else None)
     if f.type == FieldType.DATE:

@@ -456,8 +456,19 @@ class Ingester:
             for p in plist:
                 source_row = p.row if p.row is not None else int(chunk.at[idx, "_row"])
                 rows.append(
-                    (out.submission_id, out.file_hash, kind.name, table.sheet, source_row, p.column, p.value,
-                     p.code, p.message_zh, p.message_en, row_json)
+                    (
+                        out.submission_id,
+                        out.file_hash,
+                        kind.name,
+                        table.sheet,
+                        source_row,
+                        p.column,
+                        p.value,
+                        p.code,
+                        p.message_zh,
+                        p.message_en,
+                        row_json,
+                    )
                 )
                 out.errors.append(p)
         return rows
@@ -638,7 +649,8 @@ class _RawWriter:
             masks = flags @ (1 << np.arange(len(names), dtype=np.int64))
             combos, index = np.unique(masks, return_inverse=True)
             labels = [
-                "{" + ",".join(n for i, n in enumerate(names) if m >> i & 1) + "}" if m else None for m in combos.tolist()
+                "{" + ",".join(n for i, n in enumerate(names) if m >> i & 1) + "}" if m else None
+                for m in combos.tolist()
             ]
             arrays["approximate_fields"] = pa.array(labels, pa.string()).take(pa.array(index.astype(np.int32)))
         else:

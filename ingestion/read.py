@@ -113,9 +113,7 @@ def _frame(columns: list[ColumnMap], rows: list[list[Any]], row_numbers: list[in
     return frame
 
 
-def _split_body(
-    table: Table, rows: list[list[Any]], first_row_number: int
-) -> Iterator[pd.DataFrame]:
+def _split_body(table: Table, rows: list[list[Any]], first_row_number: int) -> Iterator[pd.DataFrame]:
     """Data rows from a list of cell rows: skip blanks and notes, keep the total row aside."""
     batch: list[list[Any]] = []
     numbers: list[int] = []

@@ -64,7 +64,9 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     """A fresh database for one test (schema + register), dropped afterwards."""
     name = f"pairstats_t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template_db)))
+        conn.execute(
+            sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template_db))
+        )
     try:
         yield with_database(pg_admin_url, name)
     finally:

@@ -43,7 +43,8 @@ def test_resolve_from_block_title_and_folder():
         envelope={},
         preamble=[
             "武侯区2024年第三季度城乡结对共建活动统计表",
-            "填报单位：成都市武侯区委组织部（510107）    报告期：2024年第三季度    填报人：李某    联系电话：028-8555 0000",
+            "填报单位：成都市武侯区委组织部（510107）    报告期：2024年第三季度    "
+            "填报人：李某    联系电话：028-8555 0000",
         ],
         file_name="武侯区2024年第三季度城乡结对共建统计表.xlsx",
         landing_folder="510107",
@@ -70,8 +71,12 @@ def test_contradiction_names_the_sources():
         ({"envelope": {}, "preamble": [], "file_name": "2024-06.csv", "landing_folder": None}, "F006_NO_UNIT"),
         ({"envelope": {}, "preamble": [], "file_name": "activities.csv", "landing_folder": "652801"}, "F007_NO_PERIOD"),
         (
-            {"envelope": {"reporting_unit_code": "652801", "period": "June"}, "preamble": [], "file_name": "x.json",
-             "landing_folder": None},
+            {
+                "envelope": {"reporting_unit_code": "652801", "period": "June"},
+                "preamble": [],
+                "file_name": "x.json",
+                "landing_folder": None,
+            },
             "F007_NO_PERIOD",
         ),
     ],

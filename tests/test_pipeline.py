@@ -106,7 +106,7 @@ def test_bad_rows_go_to_quarantine_and_good_rows_land(ingester, registered, land
         + "下旬,KRL-LW,培训,日期不明,5,1,0,0\n"  # 9 not a date
         + "2025-01-05,KRL-YJ,主题党日,新年主题党日,30,20,1,2\n"  # 10 duplicate of row 2
         + "2025-01-11,,培训,缺结对编号,5,1,0,0\n"  # 11 required value missing
-        + "2025-01-12,KRL-LW,文化活动,=HYPERLINK(\"x\"),5,1,0,0\n",  # 12 good: formula-looking text is data
+        + '2025-01-12,KRL-LW,文化活动,=HYPERLINK("x"),5,1,0,0\n',  # 12 good: formula-looking text is data
     )
     o = ingester.ingest(path)
     assert o.status == "loaded"
@@ -118,7 +118,7 @@ def test_bad_rows_go_to_quarantine_and_good_rows_land(ingester, registered, land
         (o.submission_id,),
     ).fetchall()
     assert {r[0]: r[1] for r in found} == BAD_ROWS
-    for row, code, zh, en, column, value, row_data in found:
+    for _row, _code, zh, en, _column, _value, row_data in found:
         assert zh and en and zh != en
         assert row_data["活动名称"]  # the whole row is kept as received
     by_row = {r[0]: r for r in found}
@@ -295,8 +295,10 @@ def test_unknown_region_codes_in_pairings(ingester, landing):
 def test_total_row_is_excluded_and_reconciled(ingester, registered, landing):
     body = "2025-01-05,KRL-YJ,培训,a,30,20,1,2\n2025-01-06,KRL-LW,培训,b,40余,10,0,0\n"
     ok = ingester.ingest(
-        write(landing / "652801" / "652801_2025-01_activities.csv", "2025年1月活动统计表\n" + ACTIVITIES_HEADER + body
-              + "合计,,,,70,30,1,2\n,,,,,,,\n注：参与人数含群众\n")
+        write(
+            landing / "652801" / "652801_2025-01_activities.csv",
+            "2025年1月活动统计表\n" + ACTIVITIES_HEADER + body + "合计,,,,70,30,1,2\n,,,,,,,\n注：参与人数含群众\n",
+        )
     )
     assert (ok.rows_received, ok.rows_loaded, ok.warnings) == (2, 2, [])
     approx = ingester.conn.execute(
@@ -304,15 +306,21 @@ def test_total_row_is_excluded_and_reconciled(ingester, registered, landing):
     ).fetchone()
     assert approx == (True, ["participants"])
     bad = ingester.ingest(
-        write(landing / "652801" / "652801_2025-02_activities.csv",
-              ACTIVITIES_HEADER + body.replace("2025-01", "2025-02") + "合计,,,,99,30,1,2\n")
+        write(
+            landing / "652801" / "652801_2025-02_activities.csv",
+            ACTIVITIES_HEADER + body.replace("2025-01", "2025-02") + "合计,,,,99,30,1,2\n",
+        )
     )
     assert [(w.code, w.column) for w in bad.warnings] == [("W002_TOTAL_MISMATCH", "participants")]
     assert "99" in bad.warnings[0].message_zh and "70" in bad.warnings[0].message_zh
 
 
 def test_gbk_csv(ingester, registered, landing):
-    text = "2025年1月共建活动统计表\n活动日期,结对编号,活动类型,活动名称,参与人次,党员人数\n2025年1月8日,KRL-YJ,交流学习,跟岗,１２,１２\n"
+    text = (
+        "2025年1月共建活动统计表\n"
+        "活动日期,结对编号,活动类型,活动名称,参与人次,党员人数\n"
+        "2025年1月8日,KRL-YJ,交流学习,跟岗,１２,１２\n"
+    )
     o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", text, encoding="gbk"))
     assert (o.status, o.rows_loaded, o.encoding) == ("loaded", 1, "gb18030")
 
@@ -337,9 +345,13 @@ def test_demo_submissions_land_as_the_generator_expects(ingester, tmp_path):
     for expected in result.files:
         o = outcomes[expected.path]
         got = (o.status, o.rows_loaded, o.rows_quarantined, o.reporting_unit_code, o.period)
-        want = (expected.status, expected.rows_loaded, expected.rows_quarantined,
-                expected.reporting_unit_code if expected.status == "loaded" else o.reporting_unit_code,
-                expected.period if expected.status == "loaded" else o.period)
+        want = (
+            expected.status,
+            expected.rows_loaded,
+            expected.rows_quarantined,
+            expected.reporting_unit_code if expected.status == "loaded" else o.reporting_unit_code,
+            expected.period if expected.status == "loaded" else o.period,
+        )
         assert got == want, (expected.path.name, o.to_dict())
         assert set(expected.error_codes) <= {e.code for e in o.errors}, expected.path.name
     conn = ingester.conn
@@ -360,9 +372,12 @@ def test_demo_submissions_land_as_the_generator_expects(ingester, tmp_path):
             round(totals["produce_sold_tonnes"], 2),
         ], unit
     # received = loaded + quarantined, file by file, in the audit table
-    assert conn.execute(
-        "select count(*) from audit.submission_files where status = 'loaded'"
-        " and rows_received <> rows_loaded + rows_quarantined"
-    ).fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "select count(*) from audit.submission_files where status = 'loaded'"
+            " and rows_received <> rows_loaded + rows_quarantined"
+        ).fetchone()[0]
+        == 0
+    )
     quarantined = conn.execute("select count(distinct (submission_id, source_row)) from quarantine.rejected_rows")
     assert quarantined.fetchone()[0] == sum(f.rows_quarantined for f in result.files)
