@@ -90,3 +90,12 @@ def test_docker_compose_parses():
     assert {"warehouse", "pairstats"} <= set(doc["services"])
     env = doc["services"]["pairstats"]["environment"]
     assert env["PAIRSTATS_WAREHOUSE_URL"].startswith("postgresql://")
+
+
+def test_readme_lists_every_error_code():
+    from ingestion.problems import CATALOG
+
+    readme = (CHECKOUT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- error-codes:start -->")[1].split("<!-- error-codes:end -->")[0]
+    listed = {line.split("`")[1] for line in block.splitlines() if line.startswith("| `")}
+    assert listed == set(CATALOG)
