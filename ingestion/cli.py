@@ -165,6 +165,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.dbt import build
+
+    with _connect(settings) as conn:
+        init_warehouse(conn)
+    return 0 if build(settings, full_refresh=args.full_refresh, select=args.select) else 1
+
+
 def cmd_warehouse(args: argparse.Namespace, settings: Settings) -> int:
     from ingestion import warehouse
 
@@ -216,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landing", help="folder to write them to (default $PAIRSTATS_LANDING)")
     p.add_argument("--seed", type=int, default=20250101)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("build", help="dbt build: staging, intermediate, marts and their tests (no Airflow)")
+    p.add_argument("--full-refresh", action="store_true", help="rebuild the incremental facts from scratch")
+    p.add_argument("--select", help="dbt node selection, e.g. marts.fct_activity_counts+")
+    p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("warehouse", help="the warehouse in use")
     p.add_argument("action", choices=["url", "init", "stop"])

@@ -85,7 +85,9 @@ create table if not exists raw.pairings (
     approximate_fields text[],
     loaded_at timestamptz not null default now()
 );
-create index if not exists pairings_submission_brin on raw.pairings using brin (submission_id);
+create index if not exists pairings_submission_brin on raw.pairings using brin (submission_id)
+    with (autosummarize = on);
+alter index raw.pairings_submission_brin set (autosummarize = on);
 create index if not exists pairings_unit_code_idx on raw.pairings (reporting_unit_code, pairing_code);
 
 create table if not exists raw.activities (
@@ -107,7 +109,9 @@ create table if not exists raw.activities (
     approximate_fields text[],
     loaded_at timestamptz not null default now()
 );
-create index if not exists activities_submission_brin on raw.activities using brin (submission_id);
+create index if not exists activities_submission_brin on raw.activities using brin (submission_id)
+    with (autosummarize = on);
+alter index raw.activities_submission_brin set (autosummarize = on);
 
 create table if not exists raw.projects (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top
@@ -129,7 +133,9 @@ create table if not exists raw.projects (
     approximate_fields text[],
     loaded_at timestamptz not null default now()
 );
-create index if not exists projects_submission_brin on raw.projects using brin (submission_id);
+create index if not exists projects_submission_brin on raw.projects using brin (submission_id)
+    with (autosummarize = on);
+alter index raw.projects_submission_brin set (autosummarize = on);
 
 create table if not exists raw.income_effects (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top
@@ -149,7 +155,9 @@ create table if not exists raw.income_effects (
     approximate_fields text[],
     loaded_at timestamptz not null default now()
 );
-create index if not exists income_effects_submission_brin on raw.income_effects using brin (submission_id);
+create index if not exists income_effects_submission_brin on raw.income_effects using brin (submission_id)
+    with (autosummarize = on);
+alter index raw.income_effects_submission_brin set (autosummarize = on);
 
 create table if not exists quarantine.rejected_rows (
     id bigint generated always as identity primary key,

@@ -1,0 +1,167 @@
+{#- Incremental facts: replace whole partitions (keys) whose inputs changed.
+
+    A fact table is partitioned by keys of its inputs — (reporting_unit_code, period_code)
+    for activities and income effects, reporting_unit_code for projects. On an incremental
+    run the model's pre-hook calls `refresh_partitions(...)`, which
+      1. computes the stale keys once, into a temporary table (`refresh_keys_relation()`),
+         by comparing what the table holds with the current submissions (see the
+         `stale_*_keys` macros: no watermark, so a file that commits late is not missed);
+      2. deletes the table's rows for those keys;
+    then the model's own SQL selects the new rows for exactly those keys (it joins the
+    temporary table when `is_incremental()`), and dbt appends them. Hook, select and insert
+    run in one transaction: readers see the old rows or the new ones, never neither.
+    A key whose new version holds no rows (a correction that empties a month) is deleted and
+    stays empty, which dbt's own delete+insert (keyed on the new rows) would not do. -#}
+
+{% macro refresh_keys_relation() -%}
+    pg_temp.{{ this.identifier }}__refresh_keys
+{%- endmacro %}
+
+{% macro refresh_partitions(key_columns, stale_keys_sql) %}
+    {%- if is_incremental() -%}
+    drop table if exists {{ refresh_keys_relation() }};
+    create temporary table {{ refresh_keys_relation() }} on commit drop as
+    {{ stale_keys_sql }};
+    delete from {{ this }} as target
+    using {{ refresh_keys_relation() }} as stale
+    where
+        {%- for column in key_columns %}
+        target.{{ column }} = stale.{{ column }}{% if not loop.last %} and{% endif %}
+        {%- endfor %};
+    {%- endif -%}
+{% endmacro %}
+
+{#- SQL condition for the model's incremental select: the row belongs to a stale key. -#}
+{% macro in_refresh_keys(key_columns, alias=none) -%}
+    ({% for column in key_columns %}{% if alias %}{{ alias }}.{% endif %}{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+    in (select {{ key_columns | join(', ') }} from {{ refresh_keys_relation() }})
+{%- endmacro %}
+
+{#- Stale (reporting_unit_code, period_code) keys of a fact fed by one record kind:
+    - a current submission of that kind whose rows the table does not hold (new or correction;
+      also one that holds no rows at all — re-deleting an empty key is cheap);
+    - rows the table holds from a submission that is no longer current;
+    - rows attributed to a pairing version other than the one now in effect. -#}
+{% macro stale_period_keys(record_kind) %}
+    with
+
+    current_submissions as (
+        select reporting_unit_code, period_code, submission_id
+        from {{ ref('int_submission_kinds_versioned') }}
+        where record_kind = '{{ record_kind }}' and is_current
+    ),
+
+    held as (
+        select distinct reporting_unit_code, period_code, period_start, pairing_code,
+            source_submission_id, pairing_submission_id
+        from {{ this }}
+    ),
+
+    held_sources as (
+        select distinct reporting_unit_code, period_code, source_submission_id from held
+    )
+
+    select current_submissions.reporting_unit_code, current_submissions.period_code
+    from current_submissions
+    where not exists (
+        select from held_sources
+        where held_sources.reporting_unit_code = current_submissions.reporting_unit_code
+            and held_sources.period_code = current_submissions.period_code
+            and held_sources.source_submission_id = current_submissions.submission_id
+    )
+
+    union
+
+    select held_sources.reporting_unit_code, held_sources.period_code
+    from held_sources
+    where not exists (
+        select from current_submissions
+        where current_submissions.submission_id = held_sources.source_submission_id
+            and current_submissions.reporting_unit_code = held_sources.reporting_unit_code
+            and current_submissions.period_code = held_sources.period_code
+    )
+
+    union
+
+    {{ stale_pairing_attribution('held', ['reporting_unit_code', 'period_code']) }}
+{% endmacro %}
+
+{#- Stale reporting units of fct_projects (a project's latest state may come from any period):
+    - a current projects submission newer than every row the unit holds (new reports,
+      corrections);
+    - rows from a submission that is no longer current;
+    - rows attributed to a pairing version other than the one now in effect.
+    A correction of an old period that changes no project's latest state leaves the unit
+    stale, so it is recomputed (a few rows) on each run until a newer report arrives. -#}
+{% macro stale_unit_keys(record_kind) %}
+    with
+
+    current_submissions as (
+        select reporting_unit_code, submission_id
+        from {{ ref('int_submission_kinds_versioned') }}
+        where record_kind = '{{ record_kind }}' and is_current
+    ),
+
+    held as (
+        select distinct reporting_unit_code, latest_period_start as period_start, pairing_code,
+            source_submission_id, pairing_submission_id
+        from {{ this }}
+    ),
+
+    held_max as (
+        select reporting_unit_code, max(source_submission_id) as max_submission_id
+        from held
+        group by reporting_unit_code
+    )
+
+    select current_submissions.reporting_unit_code
+    from current_submissions
+    left join held_max
+        on current_submissions.reporting_unit_code = held_max.reporting_unit_code
+    where current_submissions.submission_id > coalesce(held_max.max_submission_id, 0)
+
+    union
+
+    select held.reporting_unit_code
+    from held
+    where not exists (
+        select from {{ ref('int_submission_kinds_versioned') }} as versions
+        where versions.submission_id = held.source_submission_id
+            and versions.record_kind = '{{ record_kind }}'
+            and versions.is_current
+    )
+
+    union
+
+    {{ stale_pairing_attribution('held', ['reporting_unit_code']) }}
+{% endmacro %}
+
+{#- Keys of held rows whose pairing attribution (urban/rural unit) is no longer the version
+    in effect at the row's period start (a new or corrected pairing report). -#}
+{% macro stale_pairing_attribution(held, key_columns) %}
+    select {% for column in key_columns %}{{ held }}.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+    from {{ held }}
+    left join {{ ref('int_pairings_historised') }} as versions
+        on {{ held }}.reporting_unit_code = versions.reporting_unit_code
+        and {{ held }}.pairing_code = versions.pairing_code
+        and {{ held }}.period_start >= versions.effective_from
+        and {{ held }}.period_start < versions.effective_to
+    where versions.source_submission_id is distinct from {{ held }}.pairing_submission_id
+{% endmacro %}
+
+{#- SQL condition for the model's incremental select: the row comes from a current submission
+    of a stale key. Same rows as `in_refresh_keys`, but a plain filter on submission_id that
+    PostgreSQL applies while scanning raw.* (before any join), and that a summarized BRIN
+    index on submission_id can serve. -#}
+{% macro in_refresh_submissions(record_kind, key_columns) -%}
+    submission_id = any(array(
+        select versions.submission_id
+        from {{ ref('int_submission_kinds_versioned') }} as versions
+        inner join {{ refresh_keys_relation() }} as stale
+            on
+            {%- for column in key_columns %}
+                versions.{{ column }} = stale.{{ column }}{% if not loop.last %} and{% endif %}
+            {%- endfor %}
+        where versions.record_kind = '{{ record_kind }}' and versions.is_current
+    ))
+{%- endmacro %}

@@ -1,0 +1,74 @@
+-- Versions of each pairing over report periods, from the current (not superseded) pairing
+-- reports. A report made in period P is in effect from the start of P until the next report
+-- of the same pairing; the first report is in effect since the beginning of time (a pairing
+-- is registered before its first activity, but a fact must never lose its units).
+-- Facts look up the version in effect at their period's start: a pairing that changes
+-- partners in June keeps its earlier rows attributed to the earlier partners.
+
+with
+
+pairings as (
+
+    select * from {{ ref('int_pairings_versioned') }}
+    where is_current
+
+),
+
+ordered as (
+
+    select
+        pairing_id,
+        reporting_unit_code,
+        pairing_code,
+        submission_id as source_submission_id,
+        period_code as reported_period_code,
+        period_start as reported_period_start,
+        urban_unit_code,
+        urban_unit_name,
+        rural_unit_code,
+        rural_unit_name,
+        pairing_form,
+        paired_on,
+        ended_on,
+        is_agreement_signed,
+        is_approximate,
+        row_number() over reports as report_number,
+        lead(period_start) over reports as next_reported_period_start
+
+    from pairings
+    window reports as (
+        partition by reporting_unit_code, pairing_code
+        order by period_start, submission_id
+    )
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(['pairing_id', 'source_submission_id']) }} as pairing_version_key,
+        pairing_id,
+        reporting_unit_code,
+        pairing_code,
+        source_submission_id,
+        reported_period_code,
+        reported_period_start,
+        urban_unit_code,
+        urban_unit_name,
+        rural_unit_code,
+        rural_unit_name,
+        pairing_form,
+        paired_on,
+        ended_on,
+        is_agreement_signed,
+        is_approximate,
+        report_number,
+        case when report_number = 1 then '-infinity'::date else reported_period_start end as effective_from,
+        coalesce(next_reported_period_start, 'infinity'::date) as effective_to,
+        next_reported_period_start is null as is_latest
+
+    from ordered
+
+)
+
+select * from final

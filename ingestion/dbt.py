@@ -1,0 +1,155 @@
+"""Run the dbt project (``dbt_project/``) against the warehouse in use, in this process.
+
+dbt is driven through its programmatic entry point ``dbtRunner`` (dbt-core 1.11), not a
+subprocess. The profile (``dbt_project/profiles.yml``) reads every connection field from
+``PAIRSTATS_DB_*`` environment variables; :func:`dbt_env` derives them from the warehouse's
+libpq URL, and :func:`run_dbt` sets them for the duration of one invocation only.
+
+dbt writes its ``target/`` (manifest, compiled SQL, partial-parse cache) and ``logs/`` under
+the state folder (``$PAIRSTATS_HOME/dbt/``), never into the checkout, so a read-only checkout
+works and two checkouts sharing a home do not clash.
+
+Typical use::
+
+    from ingestion import dbt
+    dbt.build()                          # seeds + snapshot + models + tests, incremental
+    dbt.build(full_refresh=True)         # rebuild the incremental facts from scratch
+    dbt.run(["source", "freshness"])     # any other dbt command
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ingestion.config import CHECKOUT, Settings
+from ingestion.warehouse import libpq_params, warehouse_url
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = CHECKOUT / "dbt_project"
+PROFILES_DIR = PROJECT_DIR  # profiles.yml holds env_var() calls only, no secret
+PROFILE_TARGET = "default"
+
+# dbt reads its configuration from process-wide state (environment, global flags): one
+# invocation at a time per process.
+_LOCK = threading.Lock()
+
+# dbt must never phone home (no network here, and none wanted in production).
+_QUIET_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_VERSION_CHECK": "false",
+}
+
+
+def dbt_env(url: str) -> dict[str, str]:
+    """The ``PAIRSTATS_DB_*`` variables that ``profiles.yml`` reads, from a libpq URL.
+
+    A unix-socket URL (``postgresql://postgres@/pairstats?host=/path/to/socket-dir``) gives the
+    socket directory as host, which psycopg2 (dbt-postgres) accepts as it is.
+    """
+    params = libpq_params(url)
+    return {
+        "PAIRSTATS_DB_HOST": params["host"],
+        "PAIRSTATS_DB_PORT": params["port"],
+        "PAIRSTATS_DB_USER": params["user"],
+        "PAIRSTATS_DB_PASSWORD": params["password"],
+        "PAIRSTATS_DB_NAME": params["dbname"],
+    }
+
+
+def state_dir(settings: Settings | None = None) -> Path:
+    """Where dbt's ``target/`` and ``logs/`` go: ``$PAIRSTATS_HOME/dbt``."""
+    settings = settings or Settings.from_env()
+    return settings.home / "dbt"
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _with_paths(args: Sequence[str], settings: Settings) -> list[str]:
+    """Add the project, profile, target and log paths unless the caller gave them."""
+    args = list(args)
+    state = state_dir(settings)
+    extra: list[str] = []
+    given = set(args)
+    if "--project-dir" not in given:
+        extra += ["--project-dir", str(PROJECT_DIR)]
+    if "--profiles-dir" not in given:
+        extra += ["--profiles-dir", str(PROFILES_DIR)]
+    if "--target-path" not in given:
+        extra += ["--target-path", str(state / "target")]
+    if "--log-path" not in given:
+        extra += ["--log-path", str(state / "logs")]
+    if not args:
+        raise ValueError("run_dbt needs a dbt command, e.g. ['build']")
+    # options go last: after a group's subcommand too (`source freshness`, `docs generate`)
+    return [*args, *extra]
+
+
+def run_dbt(args: list[str], url: str | None = None, *, settings: Settings | None = None) -> bool:
+    """Run one dbt command (``["build", "--select", "marts"]``) in this process.
+
+    ``url`` is the warehouse's libpq URL (default: :func:`ingestion.warehouse.warehouse_url`,
+    the configured server or the embedded one). Returns True when dbt reports success;
+    dbt's own output (the per-node log) goes to stdout and ``$PAIRSTATS_HOME/dbt/logs``.
+    """
+    from dbt.cli.main import dbtRunner  # heavy import (about 1 s): only when dbt runs
+
+    settings = settings or Settings.from_env()
+    url = url or warehouse_url(settings)
+    full_args = _with_paths(args, settings)
+    state = state_dir(settings)
+    (state / "target").mkdir(parents=True, exist_ok=True)
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    env = {**_QUIET_ENV, **dbt_env(url)}
+    with _LOCK, _environment(env):
+        log.info("dbt %s", " ".join(full_args))
+        result = dbtRunner().invoke(full_args)
+    if result.exception is not None:
+        log.error("dbt %s raised: %s", args[0], result.exception)
+    return bool(result.success)
+
+
+def run(args: Sequence[str], settings: Settings | None = None) -> bool:
+    """Any dbt command against the warehouse of ``settings`` (used by the Airflow DAGs)."""
+    settings = settings or Settings.from_env()
+    return run_dbt(list(args), warehouse_url(settings), settings=settings)
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    full_refresh: bool = False,
+    select: str | Sequence[str] | None = None,
+) -> bool:
+    """``dbt build``: seeds, the pairing snapshot, every model and every test, in DAG order.
+
+    Incremental by default: the facts replace only the partitions whose inputs changed since
+    the last build. ``full_refresh`` rebuilds them (and the seeds) from scratch; the result is
+    the same tables. ``select`` narrows the build (dbt selection syntax, e.g. ``"+fct_projects"``
+    or ``["marts", "staging"]``). Returns True when every node and test passed.
+    """
+    settings = settings or Settings.from_env()
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else list(select))]
+    return run_dbt(args, warehouse_url(settings), settings=settings)
