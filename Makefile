@@ -1,5 +1,6 @@
 # pairstats — the two commands of the README, and the few around them.
-#   make demo   install, start the embedded warehouse, ingest the five regions' demo submissions
+#   make demo   install, start the embedded warehouse, ingest the five regions' demo submissions,
+#               build the marts with dbt
 #   make test   install and run the test suite against a real PostgreSQL
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -25,6 +26,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/pairstats demo
+	$(BIN)/pairstats build
 
 test: install
 	$(BIN)/python -m pytest
