@@ -1,6 +1,6 @@
 # pairstats — the two commands of the README, and the few around them.
 #   make demo   install, start the embedded warehouse, ingest the five regions' demo submissions,
-#               build the marts with dbt
+#               through real Airflow DAG runs, and build the marts with dbt
 #   make test   install and run the test suite against a real PostgreSQL
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -9,10 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: help install demo test bench lint format lock clean distclean register-check
+.PHONY: help install demo airflow test bench lint format lock clean distclean register-check
 
 help:
-	@echo "make demo | test | bench | lint | lock | clean"
+	@echo "make demo | airflow | test | bench | lint | lock | register-check | clean | distclean"
 
 # The lock file is the only source of versions; uv installs it exactly (hash-checked).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -26,7 +26,11 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/pairstats demo
-	$(BIN)/pairstats build
+
+# Airflow 3 (api-server, scheduler, dag-processor, triggerer) on the same embedded database.
+airflow: install
+	@$(BIN)/python -c "from ingestion.orchestration import login_info; print(login_info())"
+	$(BIN)/pairstats airflow standalone
 
 test: install
 	$(BIN)/python -m pytest

@@ -130,39 +130,110 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate the five regions' submissions, run the chain, report what landed."""
     from ingestion.demo import generate_demo
-    from ingestion.pipeline import Ingester, expand_paths
 
     landing = Path(args.landing) if args.landing else settings.landing
     result = generate_demo(landing, seed=args.seed)
-    print(f"demo: {len(result.files)} submissions for 5 regions written to {landing}")
+    print(f"demo: {len(result.files)} submissions of 5 regions written to {landing}")
     with _connect(settings) as conn:
         init_warehouse(conn)
+    if args.no_airflow:
+        ok = _demo_in_process(landing, settings)
+    else:
+        ok = _demo_through_airflow(landing, settings, args)
+    with _connect(settings) as conn:
+        _print_files(conn, landing)
+        _print_region_totals(conn)
+    if not args.no_airflow:
+        from ingestion.orchestration import login_info
+
+        print(f"\nThe runs are in Airflow's metadata database: `make airflow`, then {login_info(settings)}")
+    return 0 if ok else 1
+
+
+def _demo_in_process(landing: Path, settings: Settings) -> bool:
+    from ingestion.dbt import build
+    from ingestion.pipeline import Ingester, expand_paths
+
+    with _connect(settings) as conn:
         ingester = Ingester(conn, settings, run_id="demo")
-        outcomes = [ingester.ingest(p) for p in expand_paths([landing])]
-        for o in outcomes:
-            print_outcome(o, verbose=False)
-        _summary(outcomes)
-        print("\nlanded per reporting unit (raw rows of loaded submissions):")
-        rows = conn.execute(
-            """select s.reporting_unit_code, coalesce(r.name, '?'),
-                      count(distinct s.submission_id),
-                      (select count(*) from raw.activities a join audit.submission_files x using (submission_id)
-                        where x.reporting_unit_code = s.reporting_unit_code),
-                      (select coalesce(sum(participants), 0) from raw.activities a
-                        join audit.submission_files x using (submission_id)
-                        where x.reporting_unit_code = s.reporting_unit_code),
-                      (select count(*) from quarantine.rejected_rows q join audit.submission_files x
-                        using (submission_id) where x.reporting_unit_code = s.reporting_unit_code)
-               from audit.submission_files s
-               left join ref.regions r on r.code = s.reporting_unit_code and r.tree = 'civil'
-               where s.status = 'loaded'
-               group by 1, 2 order by 1"""
-        ).fetchall()
-        print(f"  {'unit':<8}{'name':<12}{'files':>6}{'activities':>12}{'participants':>14}{'quarantine':>12}")
-        for unit, name, files, acts, parts, quarantined in rows:
-            print(f"  {unit:<8}{name:<12}{files:>6}{acts:>12}{parts:>14}{quarantined:>12}")
-    return 0
+        for path in expand_paths([landing]):
+            ingester.ingest(path)
+    return build(settings)
+
+
+def _demo_through_airflow(landing: Path, settings: Settings, args: argparse.Namespace) -> bool:
+    from ingestion.orchestration import run_pipeline
+
+    conf = {"landing": str(landing)} if args.landing else None
+    print("running the DAGs ingest_submissions → build_warehouse for real (airflow dags test) …")
+    runs = run_pipeline(conf, settings)
+    for run in runs:
+        failed = [t for t in run.tasks if t.state not in ("success", "skipped")]
+        print(
+            f"  {run.dag_id}: {run.state} in {run.seconds:.0f} s, run {run.run_id}, {len(run.tasks)} task instances"
+            + (f", {len(failed)} red (refused files)" if failed else "")
+            + f"; log {run.log_path}"
+        )
+    return bool(runs) and all(run.ok for run in runs)
+
+
+def _print_files(conn, landing: Path) -> None:
+    print("\nfiles (audit.submission_files):")
+    files = conn.execute(
+        """select distinct on (original_name, file_hash) submission_id, original_name, status, reporting_unit_code,
+                  period, rows_loaded, rows_quarantined, errors
+           from audit.submission_files where landing_path like %s
+           order by original_name, file_hash, submission_id""",
+        (str(landing) + "%",),
+    ).fetchall()
+    for sid, name, status, unit, period, loaded, quarantined, errors in sorted(files, key=lambda r: r[0]):
+        mark = {"loaded": "✔", "duplicate": "=", "rejected": "✘"}[status]
+        print(
+            f"  {mark} {status:<9} {name}  [{unit or '?'} {period or '?'}]  {loaded} loaded, {quarantined} quarantined"
+        )
+        for e in errors:
+            print(f"      {e['code']}: {e['message_zh']} / {e['message_en']}")
+        if quarantined:
+            rows = conn.execute(
+                "select source_row, reason_code, reason_zh, reason_en from quarantine.rejected_rows"
+                " where submission_id = %s order by source_row",
+                (sid,),
+            ).fetchall()
+            for row, code, zh, en in rows:
+                print(f"      row {row} {code}: {zh} / {en}")
+
+
+def _print_region_totals(conn) -> None:
+    exists = conn.execute("select to_regclass('marts.fct_activity_counts') is not null").fetchone()[0]
+    if not exists:
+        return
+    rows = conn.execute(
+        """with acts as (
+               select reporting_unit_code, sum(activity_count) as activities, sum(participants) as participants
+               from marts.fct_activity_counts group by 1),
+           income as (
+               select reporting_unit_code,
+                      sum(collective_income_increase_yuan) as collective,
+                      sum(villager_income_increase_yuan) as villagers
+               from marts.fct_income_effects group by 1)
+           select a.reporting_unit_code, coalesce(r.region_name, '?'), a.activities, a.participants,
+                  i.collective, i.villagers
+           from acts a left join income i using (reporting_unit_code)
+           left join marts.dim_region r on r.region_code = a.reporting_unit_code and r.tree = 'civil'
+           order by 1"""
+    ).fetchall()
+    print("\nmarts: totals per reporting unit (BI reads these as role bi_reader)")
+    print(f"  {'unit':<8}{'name':<10}{'activities':>11}{'participants':>13}{'collective ¥':>16}{'villagers ¥':>16}")
+    for unit, name, acts, parts, coll, vill in rows:
+        print(f"  {unit:<8}{name:<10}{acts:>11}{parts:>13}{float(coll or 0):>16,.2f}{float(vill or 0):>16,.2f}")
+
+
+def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.orchestration import run_airflow
+
+    return run_airflow(args.airflow_args, settings)
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -223,7 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="generate the demo submissions and ingest them")
     p.add_argument("--landing", help="folder to write them to (default $PAIRSTATS_LANDING)")
     p.add_argument("--seed", type=int, default=20250101)
+    p.add_argument("--no-airflow", action="store_true", help="ingest and build in this process, without DAG runs")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("airflow", help="the airflow CLI with the project's configuration", add_help=False)
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_airflow)
 
     p = sub.add_parser("build", help="dbt build: staging, intermediate, marts and their tests (no Airflow)")
     p.add_argument("--full-refresh", action="store_true", help="rebuild the incremental facts from scratch")
@@ -242,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["airflow"]:  # everything after is Airflow's, options included
+        return cmd_airflow(argparse.Namespace(airflow_args=argv[1:]), Settings.from_env())
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     return args.func(args, Settings.from_env())

@@ -294,6 +294,7 @@ class DagRunResult:
     seconds: float
     log_path: str
     tasks: list[TaskResult] = field(default_factory=list)
+    run_seconds: float | None = None  # the DAG run's own start → end, as the UI shows it
 
     @property
     def ok(self) -> bool:
@@ -344,10 +345,10 @@ def run_dag(
                 sys.stdout.write(line)
         returncode = proc.wait()
     seconds = time.perf_counter() - t0
-    run_id, state, tasks = _run_state(env, dag_id)
+    run_id, state, tasks, run_seconds = _run_state(env, dag_id)
     if run_id == started:  # no new run was created (the DAG did not parse, ...)
-        run_id, state, tasks = None, None, []
-    return DagRunResult(dag_id, run_id, state, returncode, round(seconds, 2), str(log_path), tasks)
+        run_id, state, tasks, run_seconds = None, None, [], None
+    return DagRunResult(dag_id, run_id, state, returncode, round(seconds, 2), str(log_path), tasks, run_seconds)
 
 
 def run_pipeline(
@@ -375,30 +376,34 @@ def _latest_run_id(env: Mapping[str, str], dag_id: str) -> str | None:
     return _run_state(env, dag_id)[0]
 
 
-def _run_state(env: Mapping[str, str], dag_id: str) -> tuple[str | None, str | None, list[TaskResult]]:
-    """The latest run of a DAG and its task instances, read from the metadata database."""
+def _run_state(env: Mapping[str, str], dag_id: str) -> tuple[str | None, str | None, list[TaskResult], float | None]:
+    """The latest run of a DAG, its task instances and duration, read from the metadata database."""
     import psycopg
 
     with psycopg.connect(libpq_url(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])) as conn:
         try:
             row = conn.execute(
-                "select run_id, state from dag_run where dag_id = %s order by id desc limit 1", (dag_id,)
+                """select run_id, state, extract(epoch from end_date - start_date)::float
+                   from dag_run where dag_id = %s order by id desc limit 1""",
+                (dag_id,),
             ).fetchone()
         except psycopg.errors.UndefinedTable:
-            return None, None, []
+            return None, None, [], None
         if not row:
-            return None, None, []
+            return None, None, [], None
         tis = conn.execute(
             """select task_id, map_index, rendered_map_index, state, duration from task_instance
                where dag_id = %s and run_id = %s order by task_id, map_index""",
             (dag_id, row[0]),
         ).fetchall()
-    return row[0], row[1], [TaskResult(t, m, label, state, d) for t, m, label, state, d in tis]
+    tasks = [TaskResult(t, m, label, state, d) for t, m, label, state, d in tis]
+    return row[0], row[1], tasks, round(row[2], 2) if row[2] is not None else None
 
 
-def login_info(settings: Settings | None = None, port: int = 8080) -> str:
-    """Where to log in to the UI started by ``airflow standalone`` / ``api-server``."""
+def login_info(settings: Settings | None = None, port: int | None = None) -> str:
+    """Where to log in to the UI of ``airflow standalone`` / ``api-server`` (port: ``AIRFLOW__API__PORT`` or 8080)."""
     settings = settings or Settings.from_env()
+    port = port or int(os.environ.get("AIRFLOW__API__PORT") or 8080)
     return f"Airflow UI: http://localhost:{port}  user: {ADMIN_USER}  password: {admin_password(settings)}"
 
 
@@ -567,12 +572,15 @@ def refusal_message(outcome: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def summarise(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+def summarise(outcomes: Iterable[Mapping[str, Any] | None], files: Iterable[str] | None = None) -> dict[str, Any]:
     """What one ingest run did: files per status, rows, the units and periods that changed.
 
-    ``loaded_files > 0`` means raw.* changed and the warehouse should be rebuilt.
+    ``loaded_files > 0`` means raw.* changed and the warehouse should be rebuilt. With the
+    run's ``files``, ``unfinished`` lists those without an outcome: their task failed for a
+    reason other than the file (a refused file has an outcome).
     """
     outcomes = [o for o in outcomes if o]
+    done = {str(o.get("file")) for o in outcomes}
     by_status = {s: [o for o in outcomes if o.get("status") == s] for s in ("loaded", "rejected", "duplicate")}
     loaded = by_status["loaded"]
     return {
@@ -587,6 +595,7 @@ def summarise(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
             {"file": file_label(o["file"]), "codes": [p.get("code") for p in o.get("errors") or []]}
             for o in by_status["rejected"]
         ],
+        "unfinished": [file_label(f) for f in files or () if str(f) not in done],
     }
 
 
@@ -604,16 +613,42 @@ def build_warehouse(
         raise RuntimeError("dbt build failed: see the dbt output above")
 
 
-def nightly_checks(settings: Settings | None = None) -> dict[str, bool]:
-    """The nightly quality checks for now: ``dbt test`` and ``dbt source freshness``.
+DBT_TEST_SELECTORS = ("resource_type:test", "resource_type:unit_test")
 
-    Both run even when the first fails; raises ``RuntimeError`` naming the failed ones.
+
+def dbt_tests(settings: Settings | None = None) -> None:
+    """Every data test and unit test of the project, on the tables as they are (nothing rebuilt).
+
+    ``dbt build --select resource_type:test resource_type:unit_test`` through
+    ``ingestion.dbt.build``: the same as ``dbt test``, with the profile that module sets up.
     """
+    from ingestion import dbt
+
     settings = settings or Settings.from_env()
-    results = {
-        "dbt test": run_dbt(["test"], settings),
-        "dbt source freshness": run_dbt(["source", "freshness"], settings),
-    }
+    if not dbt.build(settings, select=list(DBT_TEST_SELECTORS)):
+        raise RuntimeError("dbt tests failed: see the dbt output above")
+
+
+def source_freshness(settings: Settings | None = None) -> None:
+    """``dbt source freshness``: fails when a raw table has not been loaded for too long."""
+    if not run_dbt(["source", "freshness"], settings):
+        raise RuntimeError("dbt source freshness failed: see the dbt output above")
+
+
+def nightly_checks(settings: Settings | None = None) -> dict[str, bool]:
+    """The nightly quality checks for now: dbt tests and ``dbt source freshness``.
+
+    Both run even when the first fails; raises ``RuntimeError`` naming the failed ones. (The
+    DAG runs them as two tasks, so each has its own box; this is the same in one call.)
+    """
+    results: dict[str, bool] = {}
+    for name, check in (("dbt tests", dbt_tests), ("dbt source freshness", source_freshness)):
+        try:
+            check(settings)
+            results[name] = True
+        except RuntimeError:
+            log.exception("%s failed", name)
+            results[name] = False
     failed = [name for name, ok in results.items() if not ok]
     if failed:
         raise RuntimeError(f"nightly checks failed: {', '.join(failed)}")
@@ -621,11 +656,140 @@ def nightly_checks(settings: Settings | None = None) -> dict[str, bool]:
 
 
 def run_dbt(args: Sequence[str], settings: Settings | None = None) -> bool:
-    """Any dbt command on the project, with the profile ``ingestion.dbt`` sets up; True on success."""
+    """A dbt command other than ``build``, through ``ingestion.dbt.run(args, settings) -> bool``."""
     from ingestion import dbt
 
     settings = settings or Settings.from_env()
     runner = getattr(dbt, "run", None)
     if runner is None:
-        raise RuntimeError("ingestion.dbt has no run(args, settings) to run dbt commands other than build")
+        raise RuntimeError("ingestion.dbt has no run(args, settings) -> bool to run `dbt source freshness` with")
     return bool(runner(list(args), settings))
+
+
+# --------------------------------------------------------------------------- measurement
+
+_MEASURE_DAGS = '''"""dbt under Airflow, two ways (generated by ingestion.orchestration.measure_dbt_modes)."""
+
+import json
+import os
+
+import pendulum
+
+from airflow.sdk import dag, task
+
+CFG = json.loads(os.environ["PAIRSTATS_MEASURE_DBT"])
+START = pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai")
+
+
+@dag(dag_id="measure_dbt_one_task", schedule=None, start_date=START, catchup=False)
+def measure_dbt_one_task():
+    @task
+    def dbt_build() -> None:
+        from dbt.cli.main import dbtRunner
+
+        os.environ.update(CFG["env"])
+        args = ["build", "--project-dir", CFG["project"], "--profiles-dir", CFG["profiles_dir"]]
+        if not dbtRunner().invoke([*args, "--target", CFG["target"]]).success:
+            raise RuntimeError("dbt build failed")
+
+    dbt_build()
+
+
+@dag(dag_id="measure_dbt_cosmos", schedule=None, start_date=START, catchup=False)
+def measure_dbt_cosmos():
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, LoadMode
+
+    DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(CFG["project"]),
+        profile_config=ProfileConfig(
+            profile_name=CFG["profile"],
+            target_name=CFG["target"],
+            profiles_yml_filepath=os.path.join(CFG["profiles_dir"], "profiles.yml"),
+        ),
+        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, dbt_executable_path=CFG["dbt"]),
+        render_config=RenderConfig(load_method=LoadMode.DBT_LS, env_vars=CFG["env"]),
+        operator_args={"install_deps": False, "env": CFG["env"]},
+    )
+
+
+measure_dbt_one_task()
+measure_dbt_cosmos()
+'''
+
+
+def measure_dbt_modes(
+    project: Path,
+    profile: str,
+    target: str,
+    env: Mapping[str, str],
+    *,
+    profiles_dir: Path | None = None,
+    rounds: int = 3,
+    settings: Settings | None = None,
+    metadata_db: str = AIRFLOW_DB,
+) -> dict[str, Any]:
+    """Time a whole dbt build under Airflow: one ``dbt build`` task vs cosmos, one task per node.
+
+    Both DAGs are generated into ``$AIRFLOW_HOME/measure_dags`` (not the project's DAGs folder)
+    and run ``rounds`` times each, alternating, with ``airflow dags test`` on the same metadata
+    database. ``env`` is what the dbt profile reads (host, port, user, database ...). Returns the
+    DAG run durations (seconds, as the UI shows them), the wall time of each ``dags test``, and
+    cosmos' task count.
+    """
+    settings = settings or Settings.from_env()
+    folder = airflow_home(settings) / "measure_dags"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "measure_dbt.py").write_text(_MEASURE_DAGS, encoding="utf-8")
+    os.environ["PAIRSTATS_MEASURE_DBT"] = json.dumps(
+        {
+            "project": str(project),
+            "profiles_dir": str(profiles_dir or project),
+            "profile": profile,
+            "target": target,
+            "env": dict(env),
+            "dbt": str(Path(sys.executable).with_name("dbt")),
+        }
+    )
+    results: dict[str, Any] = {"measure_dbt_one_task": [], "measure_dbt_cosmos": []}
+    for _ in range(rounds):
+        for dag_id in results:
+            run = run_dag(dag_id, settings=settings, metadata_db=metadata_db, dags_folder=folder)
+            if not run.ok:
+                raise RuntimeError(f"{dag_id} failed: see {run.log_path}")
+            results[dag_id].append({"run_s": run.run_seconds, "wall_s": run.seconds, "tasks": len(run.tasks)})
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ingestion.orchestration measure-dbt PROJECT PROFILE TARGET [KEY=VALUE ...]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ingestion.orchestration", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("measure-dbt", help="time one dbt build task vs cosmos (one task per dbt node)")
+    p.add_argument("project", type=Path)
+    p.add_argument("profile")
+    p.add_argument("target")
+    p.add_argument("env", nargs="*", help="KEY=VALUE variables the dbt profile reads")
+    p.add_argument("--profiles-dir", type=Path)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--metadata-db", default=AIRFLOW_DB)
+    args = parser.parse_args(argv)
+    env = dict(item.split("=", 1) for item in args.env)
+    result = measure_dbt_modes(
+        args.project.resolve(),
+        args.profile,
+        args.target,
+        env,
+        profiles_dir=args.profiles_dir,
+        rounds=args.rounds,
+        metadata_db=args.metadata_db,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""
+### Build the warehouse · 构建数据仓库
+
+Runs when `ingest_submissions` emits the Asset `pairstats://warehouse/raw/submissions`
+(something landed), or on manual trigger: **one `dbt build`** of `dbt_project/` — staging
+views → intermediate (current version of each unit × period × kind) → marts, snapshots,
+seeds, with every dbt test — then emits the Asset `pairstats://warehouse/marts` for the BI
+side. One task, not one per model: measured in `dags/README.md`.
+
+Form (manual trigger): `full_refresh` rebuilds the incremental facts from all of history.
+
+Logic: `ingestion/orchestration.py` (`build_warehouse`) → `ingestion/dbt.py` (`build`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/submissions")
+MARTS = Asset(name="marts", uri="pairstats://warehouse/marts")
+
+
+@dag(
+    dag_id="build_warehouse",
+    schedule=[RAW_SUBMISSIONS],
+    start_date=pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["pairstats", "dbt", "warehouse"],
+    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": pendulum.duration(seconds=30)},
+    params={
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            title="Full refresh 全量重建",
+            description="Rebuild incremental models from all of history (dbt build --full-refresh).",
+        ),
+    },
+)
+def build_warehouse() -> None:
+    @task(outlets=[MARTS])
+    def dbt_build(params: dict[str, Any] | None = None) -> None:
+        """dbt build: every model, snapshot, seed and test; fails when any of them fails."""
+        from ingestion.orchestration import build_warehouse as run_build
+
+        run_build(full_refresh=bool((params or {}).get("full_refresh")))
+
+    dbt_build()
+
+
+build_warehouse()

@@ -1,0 +1,355 @@
+"""Airflow runs the whole chain for real, against a real PostgreSQL.
+
+Fast tests cover what the DAG tasks do (``ingestion/orchestration.py``) without Airflow. The
+slow ones drop the demo submissions into a landing folder, run the three DAGs with
+``airflow dags test`` (real runs, recorded in a real metadata database), and compare what
+landed with what the generator says it wrote.
+
+One Airflow metadata database for the module (migrating one costs ~10 s), on the server
+under test, under a unique name, dropped afterwards; one warehouse database cloned from the
+session's template, like ``settings`` in ``conftest.py`` but shared by the module's tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ingestion.config import CHECKOUT, Settings
+from ingestion.orchestration import (
+    DagRunResult,
+    airflow_env,
+    airflow_json,
+    file_label,
+    ingest_one,
+    libpq_url,
+    list_new_files,
+    metadata_url,
+    refusal_message,
+    run_dag,
+    summarise,
+)
+from ingestion.warehouse import with_database
+
+DAG_IDS = ("ingest_submissions", "build_warehouse", "nightly_data_quality")
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _create(admin_url: str, name: str, template: str | None = None) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        query = sql.SQL("create database {}").format(sql.Identifier(name))
+        if template:
+            query = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
+        conn.execute(query)
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def metadata_db(pg_admin_url: str) -> Iterator[str]:
+    """A fresh Airflow metadata database for this module (migrated on first use)."""
+    name = f"airflow_t_{uuid.uuid4().hex[:10]}"
+    yield name
+    _drop(pg_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def chain_settings(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A fresh PAIRSTATS_HOME and warehouse database (schema + register), for the module."""
+    name = f"pairstats_af_{uuid.uuid4().hex[:10]}"
+    _create(pg_admin_url, name, template_db)
+    home = tmp_path_factory.mktemp("pairstats-airflow")
+    try:
+        yield Settings.from_env(
+            {"PAIRSTATS_HOME": str(home / "home"), "PAIRSTATS_WAREHOUSE_URL": with_database(pg_admin_url, name)}
+        )
+    finally:
+        _drop(pg_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def chain(chain_settings: Settings, metadata_db: str) -> dict[str, Any]:
+    """Demo files in the landing folder, then: ingest, build, nightly, and ingest again (nothing new)."""
+    from ingestion.demo import generate_demo
+
+    demo = generate_demo(chain_settings.landing)
+    runs: dict[str, DagRunResult] = {}
+    for key, dag_id in (
+        ("ingest", "ingest_submissions"),
+        ("build", "build_warehouse"),
+        ("nightly", "nightly_data_quality"),
+        ("ingest_again", "ingest_submissions"),
+    ):
+        runs[key] = run_dag(dag_id, settings=chain_settings, metadata_db=metadata_db)
+    return {"demo": demo, "runs": runs}
+
+
+def _explain(run: DagRunResult) -> str:
+    tail = Path(run.log_path).read_text(encoding="utf-8", errors="replace")[-4000:]
+    states = [(t.task_id, t.map_index, t.label, t.state) for t in run.tasks if t.state != "success"]
+    return f"{run.dag_id}: {run.state} (exit {run.returncode}); not successful: {states}\n--- log tail ---\n{tail}"
+
+
+def _query(settings: Settings, query: str, *args: Any) -> list[tuple]:
+    with psycopg.connect(settings.warehouse_url) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+# --------------------------------------------------------------------------- fast: no Airflow
+
+
+def test_airflow_env_comes_from_settings(settings: Settings, pg_admin_url: str) -> None:
+    name = f"airflow_env_{uuid.uuid4().hex[:8]}"
+    try:
+        env = airflow_env(settings, metadata_db=name)
+        home = settings.home / "airflow"
+        assert env["AIRFLOW_HOME"] == str(home)
+        url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert url.startswith("postgresql+psycopg2://")
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith("postgresql+psycopg_async://")
+        with psycopg.connect(libpq_url(url)) as conn:  # created on the warehouse's server
+            assert conn.execute("select current_database()").fetchone() == (name,)
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(CHECKOUT / "dags")
+        assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__DEFAULT_TIMEZONE"] == "Asia/Shanghai"
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+        passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+        assert passwords.parent == home
+        assert json.loads(passwords.read_text())["admin"]
+        assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
+        assert env["PAIRSTATS_HOME"] == str(settings.home)
+        assert env["PAIRSTATS_WAREHOUSE_URL"] == settings.warehouse_url
+        assert env["PYTHONPATH"].split(os.pathsep)[0] == str(CHECKOUT)
+        assert airflow_env(settings, metadata_db=name) == env  # idempotent
+    finally:
+        _drop(with_database(pg_admin_url, "postgres"), name)
+
+
+def test_summarise() -> None:
+    outcomes = [
+        {"file": "/l/1/a.csv", "status": "loaded", "reporting_unit_code": "1", "period": "2025-01", "rows_loaded": 3},
+        {"file": "/l/1/b.csv", "status": "duplicate", "rows_loaded": 0},
+        {"file": "/l/2/c.csv", "status": "rejected", "errors": [{"code": "F005_UNKNOWN_UNIT"}]},
+        None,  # a task that pushed nothing
+    ]
+    summary = summarise(outcomes)
+    assert summary["files"] == 3
+    assert (summary["loaded_files"], summary["rejected_files"], summary["duplicate_files"]) == (1, 1, 1)
+    assert summary["rows_loaded"] == 3
+    assert summary["units_periods"] == ["1/2025-01"]
+    assert summary["rejected"] == [{"file": "2/c.csv", "codes": ["F005_UNKNOWN_UNIT"]}]
+    assert summary["unfinished"] == []
+    assert summarise([])["loaded_files"] == 0
+    assert summarise(outcomes, files=["/l/1/a.csv", "/l/3/d.csv"])["unfinished"] == ["3/d.csv"]
+
+
+def test_refusal_message_is_bilingual() -> None:
+    text = refusal_message(
+        {"file": "/x/999999/f.csv", "errors": [{"code": "F005", "message_zh": "不在", "message_en": "not in"}]}
+    )
+    assert "999999/f.csv" in text and "F005: 不在 / not in" in text
+
+
+def test_list_new_files_by_content_hash(settings: Settings, tmp_path: Path) -> None:
+    from ingestion.demo import generate_demo
+
+    landing = tmp_path / "landing"
+    demo = generate_demo(landing)
+    files = list_new_files(landing, settings=settings)
+    assert sorted(files) == sorted(str(f.path) for f in demo.files)
+    assert list_new_files(landing, settings=settings) == files  # deterministic
+
+    unit = demo.files[0].reporting_unit_code
+    assert all(Path(f).parent.name == unit for f in list_new_files(landing, unit, settings=settings))
+    march = list_new_files(landing, None, "2025-03", settings=settings)
+    assert march and all("2025-03" in Path(f).name for f in march)
+    assert list_new_files(tmp_path / "nowhere", settings=settings) == []
+
+    first = files[0]
+    ingest_one(first, "test-run", settings=settings)
+    assert first not in list_new_files(landing, settings=settings)
+    copy = landing / "copy-of-first" / Path(first).name  # same bytes elsewhere: received already
+    copy.parent.mkdir()
+    copy.write_bytes(Path(first).read_bytes())
+    assert str(copy) not in list_new_files(landing, settings=settings)
+
+
+def test_ingest_one_keeps_submission_order_within_a_folder(settings: Settings, tmp_path: Path) -> None:
+    """Whatever order the mapped tasks run in, a folder's files land in submission order, once each."""
+    from ingestion.demo import generate_demo
+
+    landing = tmp_path / "landing"
+    generate_demo(landing)
+    files = list_new_files(landing, settings=settings)
+    folder = Path(files[0]).parent
+    same = [f for f in files if Path(f).parent == folder]
+    assert len(same) > 2
+
+    last = ingest_one(same[-1], "run-1", files=files, settings=settings)  # runs first, lands the others first
+    landed = _query(settings, "select landing_path from audit.submission_files order by submission_id")
+    assert [r[0] for r in landed] == same
+    again = [ingest_one(f, "run-1", files=files, settings=settings) for f in same]  # the other tasks, later
+    assert len(_query(settings, "select 1 from audit.submission_files")) == len(same)  # nothing twice
+    assert again[-1]["submission_id"] == last["submission_id"]
+    assert [o["file"] for o in again] == same
+    assert all(o["status"] == "loaded" for o in again)
+
+
+def test_a_refused_file_is_a_result(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "landing" / "999999" / "999999_2025-01.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("not,a,submission\n1,2,3\n", encoding="utf-8")
+    outcome = ingest_one(bad, "run-1", settings=settings)
+    assert outcome["status"] == "rejected" and outcome["errors"]
+    assert file_label(bad) in refusal_message(outcome)
+
+
+# --------------------------------------------------------------------------- slow: real DAG runs
+
+
+@pytest.mark.slow
+def test_runs_are_recorded_and_successful(chain: dict[str, Any], chain_settings: Settings, metadata_db: str) -> None:
+    runs: dict[str, DagRunResult] = chain["runs"]
+    for run in runs.values():
+        assert run.ok, _explain(run)
+    for dag_id in DAG_IDS:  # what the UI shows: Airflow's own view of the metadata database
+        listed = airflow_json(["dags", "list-runs", dag_id], chain_settings, metadata_db=metadata_db)
+        assert listed and all(r["state"] == "success" for r in listed), listed
+    listed = airflow_json(["dags", "list-runs", "ingest_submissions"], chain_settings, metadata_db=metadata_db)
+    assert {r["run_id"] for r in listed} == {runs["ingest"].run_id, runs["ingest_again"].run_id}
+
+
+@pytest.mark.slow
+def test_one_task_per_file_and_a_refused_file_is_one_red_box(chain: dict[str, Any]) -> None:
+    run: DagRunResult = chain["runs"]["ingest"]
+    expected = {file_label(f.path): f.status for f in chain["demo"].files}
+    mapped = {t.label: t.state for t in run.tasks if t.task_id == "ingest_file"}
+    assert set(mapped) == set(expected), "one mapped task per file, named after the file"
+    for label, status in expected.items():
+        assert mapped[label] == ("failed" if status == "rejected" else "success"), label
+    assert "failed" in mapped.values(), "the demo has a refused file"
+    others = {t.task_id: t.state for t in run.tasks if t.task_id != "ingest_file"}
+    assert others == {"find_new_files": "success", "summarise": "success", "publish_raw_submissions": "success"}
+
+
+@pytest.mark.slow
+def test_audit_matches_what_the_generator_wrote(chain: dict[str, Any], chain_settings: Settings) -> None:
+    rows = _query(
+        chain_settings,
+        "select landing_path, status, rows_loaded, rows_quarantined, run_id from audit.submission_files",
+    )
+    by_path = {r[0]: r[1:] for r in rows}
+    assert len(by_path) == len(rows), "each file recorded once"
+    run_id = chain["runs"]["ingest"].run_id
+    for f in chain["demo"].files:
+        status, loaded, quarantined, recorded_run = by_path[str(f.path)]
+        assert (status, loaded, quarantined) == (f.status, f.rows_loaded, f.rows_quarantined), f.path
+        assert recorded_run == run_id
+
+
+@pytest.mark.slow
+def test_raw_totals_match_the_generator(chain: dict[str, Any], chain_settings: Settings) -> None:
+    totals: dict[str, dict[str, float]] = chain["demo"].totals
+    activities = _query(
+        chain_settings,
+        """select s.reporting_unit_code, count(*), sum(participants), sum(party_member_participants),
+                  coalesce(sum(problems_resolved), 0), coalesce(sum(suggestions_collected), 0)
+           from raw.activities a join audit.submission_files s using (submission_id)
+           where s.status = 'loaded' group by 1""",
+    )
+    income = _query(
+        chain_settings,
+        """select s.reporting_unit_code, sum(collective_income_increase_yuan), sum(villager_income_increase_yuan),
+                  sum(produce_sold_tonnes), sum(produce_sales_yuan), sum(jobs_created), sum(households_benefited)
+           from raw.income_effects i join audit.submission_files s using (submission_id)
+           where s.status = 'loaded' group by 1""",
+    )
+    got = {unit: dict(zip(("activities", "participants", "party_member_participants", "problems_resolved",
+                            "suggestions_collected"), map(float, vals), strict=True))
+           for unit, *vals in activities}  # fmt: skip
+    for unit, *vals in income:
+        got.setdefault(unit, {}).update(
+            zip(("collective_income_increase_yuan", "villager_income_increase_yuan", "produce_sold_tonnes",
+                 "produce_sales_yuan", "jobs_created", "households_benefited"), map(float, vals), strict=True)
+        )  # fmt: skip
+    assert set(got) == set(totals)
+    for unit, measures in got.items():
+        for measure, value in measures.items():
+            assert value == pytest.approx(totals[unit][measure], abs=0.01), (unit, measure)
+
+
+@pytest.mark.slow
+def test_mart_totals_match_the_generator(chain: dict[str, Any], chain_settings: Settings) -> None:
+    if not (CHECKOUT / "dbt_project" / "dbt_project.yml").exists():
+        pytest.skip("no dbt project yet: raw totals are checked by test_raw_totals_match_the_generator")
+    totals: dict[str, dict[str, float]] = chain["demo"].totals
+    checks = {
+        "fct_activity_counts": {
+            "activities": "sum(activity_count)",
+            "participants": "sum(participants)",
+            "party_member_participants": "sum(party_member_participants)",
+            "problems_resolved": "sum(problems_resolved)",
+            "suggestions_collected": "sum(suggestions_collected)",
+        },
+        "fct_income_effects": {
+            m: f"sum({m})"
+            for m in (
+                "collective_income_increase_yuan",
+                "villager_income_increase_yuan",
+                "produce_sold_tonnes",
+                "produce_sales_yuan",
+                "jobs_created",
+                "households_benefited",
+            )
+        },
+        "fct_projects": {
+            "projects": "count(*)",
+            "investment_yuan": "sum(investment_yuan)",
+            "land_mu": "sum(land_mu)",
+            "project_households_benefited": "sum(households_benefited)",
+        },
+    }
+    for mart, measures in checks.items():
+        select = ", ".join(f"coalesce({expr}, 0)" for expr in measures.values())
+        rows = _query(chain_settings, f"select reporting_unit_code, {select} from marts.{mart} group by 1")
+        assert {r[0] for r in rows} == set(totals), mart
+        for unit, *values in rows:
+            for measure, value in zip(measures, values, strict=True):
+                assert float(value) == pytest.approx(totals[unit][measure], abs=0.01), (mart, unit, measure)
+
+
+@pytest.mark.slow
+def test_nothing_new_lands_nothing_and_emits_no_asset(
+    chain: dict[str, Any], chain_settings: Settings, metadata_db: str
+) -> None:
+    runs: dict[str, DagRunResult] = chain["runs"]
+    again = {(t.task_id, t.map_index): t.state for t in runs["ingest_again"].tasks}
+    assert again[("find_new_files", -1)] == "success"
+    assert again[("summarise", -1)] == "success"
+    assert again[("publish_raw_submissions", -1)] == "skipped"
+    assert {s for (task_id, _), s in again.items() if task_id == "ingest_file"} <= {"skipped"}
+
+    with psycopg.connect(libpq_url(metadata_url(chain_settings, metadata_db))) as conn:
+        events = conn.execute(
+            """select e.source_run_id, e.source_task_id, a.name from asset_event e join asset a on a.id = e.asset_id
+               order by e.id"""
+        ).fetchall()
+    assert events == [
+        (runs["ingest"].run_id, "publish_raw_submissions", "raw_submissions"),
+        (runs["build"].run_id, "dbt_build", "marts"),
+    ]
