@@ -688,9 +688,9 @@ def ingest_paths(paths: Iterable[Path], ingester: Ingester, *, dry_run: bool = F
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files, and the files inside folders (recursively), in submission order.
 
-    Deterministic: sorted by folder, then pairings files before the others of their folder
-    (a submission sent as one csv per kind must register its pairings before the rows that
-    reference them), then by name."""
+    Deterministic: by folder, then by the period the file name states (a unit's earlier
+    submission registers pairings its later ones reference), then pairings files before the
+    others (a submission sent as one csv per kind), then by name."""
     found: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -698,7 +698,17 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
             found.extend(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
         else:
             found.append(p)
-    return sorted(found, key=lambda q: (str(q.parent), 0 if _declares_pairings(q) else 1, q.name))
+    return sorted(found, key=_submission_order)
+
+
+def _submission_order(path: Path) -> tuple:
+    """Folder, then the period the name states (2024Q3 before 2024-10; none last), then
+    pairings files first, then name."""
+    from ingestion.metadata import parse_period
+
+    period = parse_period(path.stem)
+    start = period.start if period else dt.date.max
+    return (str(path.parent), start, 0 if _declares_pairings(path) else 1, path.name)
 
 
 def _declares_pairings(path: Path) -> bool:

@@ -381,3 +381,50 @@ def test_demo_submissions_land_as_the_generator_expects(ingester, tmp_path):
     )
     quarantined = conn.execute("select count(distinct (submission_id, source_row)) from quarantine.rejected_rows")
     assert quarantined.fetchone()[0] == sum(f.rows_quarantined for f in result.files)
+
+
+def test_district_examples_land_as_their_readme_says(ingester, tmp_path):
+    """shared/examples: a 武侯区 quarterly workbook (title rows, merged block, 合计 rows, 万元,
+    40余/300余, four date forms, —) and a GBK monthly csv (参与人次, full-width digits, 约30)."""
+    import shutil
+
+    landing = tmp_path / "landing"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "examples", landing)
+    outcomes = [ingester.ingest(p) for p in expand_paths([landing])]
+    assert [(o.period, o.status, o.rows_loaded, o.rows_quarantined) for o in outcomes] == [
+        ("2024Q3", "loaded", 12, 2),
+        ("2024-10", "loaded", 2, 0),
+    ]
+    assert sorted(e.code for e in outcomes[0].errors) == ["R002_NOT_A_NUMBER", "R010_DATE_OUTSIDE_PERIOD"]
+    assert outcomes[0].warnings == [] and outcomes[1].warnings == []  # the 合计 rows match
+    q = ingester.conn.execute
+    sid_q, sid_m = outcomes[0].submission_id, outcomes[1].submission_id
+    acts = q(
+        "select count(*), sum(participants), sum(participants) filter (where is_approximate),"
+        " sum(party_member_participants), sum(problems_resolved), sum(suggestions_collected)"
+        " from raw.activities where submission_id = %s",
+        (sid_q,),
+    ).fetchone()
+    assert acts == (5, 224, 40, 115, 7, 16)
+    projects = q("select sum(investment_yuan), sum(land_mu) from raw.projects where submission_id = %s", (sid_q,))
+    assert [float(x) for x in projects.fetchone()] == [2_165_000, 12]
+    income = q(
+        "select sum(collective_income_increase_yuan), sum(villager_income_increase_yuan), sum(produce_sold_tonnes),"
+        " sum(produce_sold_tonnes) filter (where 'produce_sold_tonnes' = any(approximate_fields)),"
+        " sum(produce_sales_yuan), sum(jobs_created), sum(households_benefited)"
+        " from raw.income_effects where submission_id = %s",
+        (sid_q,),
+    ).fetchone()
+    assert [float(x) for x in income] == [155_000, 1_050_000, 315, 300, 2_760_000, 46, 258]
+    monthly = q(
+        "select sum(participants), sum(participants) filter (where is_approximate), sum(party_member_participants)"
+        " from raw.activities where submission_id = %s",
+        (sid_m,),
+    ).fetchone()
+    assert monthly == (42, 30, 21)
+    # 填报人 / 联系电话 are in the file's block, and nowhere in the warehouse
+    for table in ("raw.pairings", "raw.activities", "raw.projects", "raw.income_effects", "quarantine.rejected_rows"):
+        assert (
+            q(f"select count(*) from {table} t where t::text like '%%8555%%' or t::text like '%%李某%%'").fetchone()[0]
+            == 0
+        )
