@@ -2,6 +2,8 @@
 
 pairstats ingest [--json] PATH...       load files or folders into the warehouse
 pairstats check [--json] FILE...        every problem a file would meet; writes nothing
+pairstats template OUT.xlsx             the workbook districts fill in [--unit CODE] [--period 2024-06]
+pairstats reprocess [ID...]             run received files again from the archive [--unit] [--period]
 pairstats demo [--landing DIR]          generate the five regions' submissions and ingest them
 pairstats warehouse url|init|stop       the warehouse in use
 pairstats register import [--full]      (re)load the region register
@@ -65,15 +67,36 @@ def _line(o: FileOutcome) -> str:
     return text
 
 
+def _where(p) -> str:
+    """工作表 / 行 / 列 of a problem, in both languages: ``[共建活动] 第 12 行 row 12, participants``."""
+    parts = []
+    if p.sheet:
+        parts.append(f"[{p.sheet}]")
+    if p.row:
+        parts.append(f"第 {p.row} 行 row {p.row}")
+    if p.column:
+        parts.append(f"列 column {p.column}")
+    return " ".join(parts)
+
+
 def print_outcome(o: FileOutcome, *, verbose: bool = True, stream=sys.stdout) -> None:
     print(_line(o), file=stream)
     for p in o.errors if verbose else o.errors[:5]:
-        where = " ".join(x for x in (p.sheet and f"[{p.sheet}]", p.row and f"row {p.row}", p.column) if x)
-        print(f"    {p.code} {where}: {p.message_zh} / {p.message_en}", file=stream)
+        print(f"    {p.code} {_where(p)}: {p.message_zh} / {p.message_en}", file=stream)
     if not verbose and len(o.errors) > 5:
         print(f"    … {len(o.errors) - 5} more", file=stream)
     for p in o.warnings:
-        print(f"    ! {p.code} {p.message_zh} / {p.message_en}", file=stream)
+        print(f"    ! {p.code} {_where(p)}: {p.message_zh} / {p.message_en}", file=stream)
+    for kind, previous in o.supersedes.items():
+        print(
+            f"    ↻ 更正：{kind} 替代提交 {previous} / correction: replaces submission {previous} for {kind}",
+            file=stream,
+        )
+    for kind, later in o.superseded_by.items():
+        print(
+            f"    ↧ {kind}：提交 {later} 更晚，仍为现行版本 / submission {later} is later and stays current for {kind}",
+            file=stream,
+        )
 
 
 # --------------------------------------------------------------------------- commands
@@ -108,6 +131,13 @@ def _summary(outcomes: list[FileOutcome]) -> None:
     )
 
 
+_VERDICTS = {
+    0: ("可以报送：没有问题", "clean: the file would load as it is"),
+    1: ("部分行将被隔离，其余行可以载入", "some rows would be quarantined; the others would load"),
+    2: ("整个文件将被拒收", "the whole file would be refused"),
+}
+
+
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from ingestion.pipeline import Ingester, expand_paths
 
@@ -122,11 +152,113 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             worst = max(worst, code)
             if args.json:
                 print(json.dumps(o.to_dict() | {"exit_code": code}, ensure_ascii=False))
-            else:
-                print_outcome(o)
-                for p in o.normalisations:
-                    print(f"    ~ {p.message_zh} / {p.message_en}")
+                continue
+            print_check_report(o, code)
     return worst
+
+
+def print_check_report(o: FileOutcome, code: int, stream=sys.stdout) -> None:
+    """What ``pairstats check`` tells a district about one file, in Chinese and English."""
+    zh, en = _VERDICTS[code]
+    print(f"== {o.file}", file=stream)
+    print(f"   结论 / verdict: {zh} / {en}", file=stream)
+    if o.duplicate_of:
+        print(
+            f"   注意：相同内容的文件已于提交 {o.duplicate_of} 收到，再次报送将记为重复 / the same bytes were received "
+            f"already (submission {o.duplicate_of}); sending them again records a duplicate",
+            file=stream,
+        )
+    if o.status != "rejected":
+        print(
+            f"   填报单位 unit {o.reporting_unit_code}, 报告期 period {o.period}; "
+            f"数据行 rows {o.rows_received}: 可载入 would load {o.rows_loaded}, "
+            f"将隔离 would be quarantined {o.rows_quarantined}",
+            file=stream,
+        )
+    if o.errors:
+        title = (
+            "拒收原因 / why it would be refused"
+            if o.status == "rejected"
+            else "将被隔离的行 / rows that would be quarantined"
+        )
+        print(f"   {title}:", file=stream)
+        for p in o.errors:
+            print(f"     ✘ {p.code} {_where(p)}: {p.message_zh} / {p.message_en}", file=stream)
+    if o.warnings:
+        print("   提示 / warnings:", file=stream)
+        for p in o.warnings:
+            print(f"     ! {p.code} {_where(p)}: {p.message_zh} / {p.message_en}", file=stream)
+    if o.normalisations:
+        print("   已自动规范化 / normalised automatically:", file=stream)
+        for p in o.normalisations:
+            where = _where(p)
+            print(f"     ~ {where + ': ' if where else ''}{p.message_zh} / {p.message_en}", file=stream)
+    for kind, previous in o.supersedes.items():
+        print(
+            f"   ↻ 本文件将更正（替代）提交 {previous} 的“{kind}” / would correct submission {previous} ({kind})",
+            file=stream,
+        )
+
+
+def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.metadata import parse_period
+    from ingestion.template import unit_info, write_template
+
+    period = parse_period(args.period) if args.period else None
+    if args.period and period is None:
+        print(f"报告期无法识别 / not a period: {args.period!r} (2024-06, 2024Q2)", file=sys.stderr)
+        return 2
+    unit = None
+    if args.unit:
+        with _connect(settings) as conn:
+            init_warehouse(conn)
+            try:
+                unit = unit_info(conn, args.unit, period)
+            except ValueError as exc:
+                print(str(exc), file=sys.stderr)
+                return 2
+    out = write_template(args.out, unit=unit, period=period)
+    filled = f"; {len(unit.pairings)} registered pairing(s) pre-filled" if unit else ""
+    print(f"template written / 报表模板已生成: {out}{filled}")
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.pipeline import Ingester
+    from ingestion.reprocess import CURABLE_REASONS, MissingArchive, find_candidates, reprocess
+
+    with _connect(settings) as conn:
+        init_warehouse(conn)
+        conn.commit()
+        candidates = find_candidates(
+            conn,
+            submission_ids=args.ids or None,
+            unit=args.unit,
+            period=args.period,
+            reasons=args.reason or CURABLE_REASONS,
+        )
+        if not candidates:
+            print("nothing to reprocess / 没有需要重新处理的文件")
+            return 0
+        ingester = Ingester(conn, settings, run_id="reprocess-dry-run" if args.dry_run else "reprocess")
+        failed = 0
+        for c in candidates:
+            label = f"submission {c.submission_id} ({c.original_name}; {', '.join(c.reasons) or 'as asked'})"
+            try:
+                o = reprocess(ingester, c, dry_run=args.dry_run)
+            except MissingArchive as exc:
+                print(f"✘ {label}: {exc}")
+                failed += 1
+                continue
+            if args.json:
+                print(json.dumps(o.to_dict(), ensure_ascii=False))
+            else:
+                print(f"reprocess {label}:")
+                print_outcome(o, verbose=args.verbose)
+            failed += o.status == "rejected"
+    if not args.dry_run and not args.json:
+        print("then / 然后: `pairstats build` (or the build_warehouse DAG) brings the marts up to date")
+    return 1 if failed else 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -290,6 +422,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("template", help="write the xlsx workbook districts fill in")
+    p.add_argument("out", type=Path, help="where to write it, e.g. 510107_2024-06.xlsx")
+    p.add_argument("--unit", help="reporting unit code: fills 填报单位 and pre-fills its registered pairings")
+    p.add_argument("--period", help="report period (2024-06 or 2024Q2): fills 报告期 and the title")
+    p.set_defaults(func=cmd_template)
+
+    p = sub.add_parser(
+        "reprocess",
+        help="run received files again from the archive (after registering the pairing or unit they lacked)",
+    )
+    p.add_argument("ids", nargs="*", type=int, help="submission ids; default: every file with a curable reason")
+    p.add_argument("--unit", help="only this reporting unit's files")
+    p.add_argument("--period", help="only this period's files (2024-10, 2024Q3)")
+    p.add_argument(
+        "--reason",
+        action="append",
+        help="reason code to look for (repeatable); default: R009_UNKNOWN_PAIRING, R008_UNKNOWN_REGION, "
+        "F005_UNKNOWN_UNIT",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what a re-run would give; write nothing")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verbose", "-v", action="store_true")
+    p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("demo", help="generate the demo submissions and ingest them")
     p.add_argument("--landing", help="folder to write them to (default $PAIRSTATS_LANDING)")

@@ -80,6 +80,12 @@ _UNIT_LABEL = re.compile(r"填报单位\s*[:：]\s*(?P<v>[^:：]*?)(?=\s{2,}|\s*
 _PERIOD_LABEL = re.compile(r"(?:报告期|统计期|报告时间|所属期)\s*[:：]\s*(?P<v>\S+)")
 
 
+def is_labelled_line(line: str) -> bool:
+    """Whether a line states 填报单位 or 报告期 with a label (``填报单位：…``, ``报告期：…``)."""
+    text = unicodedata.normalize("NFKC", line)
+    return bool(_UNIT_LABEL.search(text) or _PERIOD_LABEL.search(text))
+
+
 def _unit_in_text(text: str, name_lookup: Callable[[str], str | None] | None) -> str | None:
     m = _CODE_RE.search(text)
     if m:

@@ -121,6 +121,12 @@ def _build_header_index() -> dict[str, dict[str, Field]]:
 
 
 _HEADER_INDEX = _build_header_index()
+# the headers that need no note: the contract's own, as clean_text leaves them (NFKC: （元） -> (元))
+_CANONICAL_HEADERS: dict[str, frozenset[str]] = {
+    f.name: frozenset(clean_text(h) for h in (f.header_zh, f.header_with_unit, f.name))
+    for kind in RECORD_KINDS.values()
+    for f in kind.fields
+}
 
 
 def split_header(raw: str) -> tuple[str, str | None]:
@@ -150,15 +156,16 @@ def match_header(kind: RecordKind, cells: list[Any]) -> tuple[list[ColumnMap], l
             known = UNITS.get(unit.lower()) or UNITS.get(unit)
             if known and known[0] == _DIMENSION[f.unit]:
                 factor = known[1]
-                if factor != 1.0:
-                    notes.append(
-                        _note(
-                            f"“{cell}” 列按 {unit} 换算为 {f.unit}",
-                            f"column '{cell}' converted from {unit} to {f.unit}",
-                        )
-                    )
-        if clean_text(cell) not in (f.header_zh, f.header_with_unit, f.name):
-            notes.append(_note(f"表头“{cell}”识别为“{f.header_zh}”", f"header '{cell}' read as '{f.name}'"))
+        shown = _shown_header(cell)
+        if factor != 1.0:
+            notes.append(
+                _note(
+                    f"表头“{shown}”识别为“{f.header_with_unit}”，数值按 {unit} 换算为 {f.unit}",
+                    f"header '{shown}' read as '{f.name}', values converted from {unit} to {f.unit}",
+                )
+            )
+        elif clean_text(cell) not in _CANONICAL_HEADERS[f.name]:
+            notes.append(_note(f"表头“{shown}”识别为“{f.header_with_unit}”", f"header '{shown}' read as '{f.name}'"))
         seen.add(f.name)
         columns.append(ColumnMap(pos, f, str(cell), factor, unit))
     return columns, notes
@@ -212,6 +219,11 @@ def closest_header(header: str) -> str:
     return candidates[best[0]].header_zh if best else ""
 
 
+def _shown_header(cell: Any) -> str:
+    """A header as received, on one line (a line break inside the cell shown as ↵)."""
+    return re.sub(r"\s*\n\s*", "↵", str(cell).strip())
+
+
 def _note(zh: str, en: str) -> Problem:
     return Problem(code="W003_NORMALISED", message_zh=f"已规范化：{zh}", message_en=f"Normalised: {en}")
 
@@ -255,7 +267,8 @@ def parse_number(raw: Any, factor: float = 1.0, dimension: str | None = None) ->
         value = number * mult  # '5000万' in a money column: 万 means 万元
     else:
         value = number * mult * factor
-    return Parsed(value, approximate, changed=text != original.strip() or unit is not None or mult != 1.0)
+    changed = approximate or text != original.strip() or unit is not None or mult != 1.0
+    return Parsed(value, approximate, changed=changed)
 
 
 def parse_date(raw: Any) -> Parsed:
@@ -409,7 +422,7 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
         values_u = np.array([p.value for p in lookup], dtype=object)
         series = pd.Series(values_u[idx], index=raw.index, dtype=_DTYPES.get(f.type, object))
     has_errors = any(p.error for p in parsed)
-    examples = [(str(u), str(p.value)) for u, p in zip(uniques, parsed, strict=True) if p.changed][:3]
+    examples = [(str(u), _shown_value(p)) for u, p in zip(uniques, parsed, strict=True) if p.changed][:3]
     return ColumnResult(
         values=series,
         errors=pd.Series(errors_u[idx], index=raw.index, dtype=object) if has_errors else None,
@@ -443,6 +456,14 @@ def _parse_uniques(f: Field, uniques: np.ndarray, factor: float) -> list[Parsed]
         ok &= whole | (f.type != FieldType.COUNT)
         fast_values = numbers.tolist()
     return [Parsed(fast_values[i]) if ok[i] else parse_cell(f, u, factor) for i, u in enumerate(uniques)]
+
+
+def _shown_value(p: Parsed) -> str:
+    """A parsed value as a note shows it: 200000.0 -> '200000', with '(约 / approx.)' if approximate."""
+    value = p.value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value}（约 / approx.）" if p.approximate else str(value)
 
 
 def _text_column(raw: pd.Series) -> ColumnResult:

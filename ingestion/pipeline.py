@@ -61,7 +61,12 @@ class FileOutcome:
     warnings: list[Problem] = field(default_factory=list)
     normalisations: list[Problem] = field(default_factory=list)
     duplicate_of: int | None = None
+    reprocess_of: int | None = None  # the original receipt this run re-ran (pairstats reprocess)
     encoding: str | None = None
+    # record kind -> the submission this file replaces as the current version (a correction)
+    supersedes: dict[str, int] = field(default_factory=dict)
+    # record kind -> a later submission that stays current (an old file re-run after a correction)
+    superseded_by: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +86,10 @@ class FileOutcome:
             "warnings": [p.to_dict() for p in self.warnings],
             "normalisations": [p.to_dict() for p in self.normalisations],
             "duplicate_of": self.duplicate_of,
+            "reprocess_of": self.reprocess_of,
+            "encoding": self.encoding,
+            "supersedes": self.supersedes,
+            "superseded_by": self.superseded_by,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -96,11 +105,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def archive(path: Path, settings: Settings) -> tuple[str, Path]:
-    """Keep the file byte for byte under its content hash (atomic; the name is never trusted)."""
+def archived_copy(settings: Settings, file_hash: str, suffix: str) -> Path:
+    """Where the kept copy of a file lives: built from its hash (ours), never from its name
+    (only a known suffix is kept, anything else is stored as ``.bin``)."""
+    if len(file_hash) != 64 or not all(c in "0123456789abcdef" for c in file_hash):
+        raise ValueError(f"not a sha256 hex digest: {file_hash!r}")
+    suffix = suffix.lower() if suffix.lower() in ALLOWED_SUFFIXES else ".bin"
+    return settings.archive / file_hash[:2] / f"{file_hash}{suffix}"
+
+
+def archive(path: Path, settings: Settings, *, suffix: str | None = None) -> tuple[str, Path]:
+    """Keep the file byte for byte under its content hash (atomic)."""
     file_hash = sha256_file(path)
-    suffix = path.suffix.lower() if path.suffix.lower() in ALLOWED_SUFFIXES else ".bin"
-    target = settings.archive / file_hash[:2] / f"{file_hash}{suffix}"
+    target = archived_copy(settings, file_hash, suffix or path.suffix)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
@@ -108,6 +125,29 @@ def archive(path: Path, settings: Settings) -> tuple[str, Path]:
         shutil.copyfile(path, tmp)
         os.replace(tmp, target)
     return file_hash, target
+
+
+@dataclass(frozen=True)
+class Received:
+    """A file as it arrived: its name and where it was picked up. Both are metadata sources
+    (a period in the name, the unit code of the landing folder) and are stored; neither is
+    ever used to open or write anything but the file that was handed over."""
+
+    name: str
+    landing_path: str
+
+    @classmethod
+    def of(cls, path: Path) -> Received:
+        return cls(name=path.name, landing_path=str(path))
+
+    @property
+    def folder(self) -> str | None:
+        parent = Path(self.landing_path).parent
+        return parent.name if parent != Path(self.landing_path) else None
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
 
 
 # --------------------------------------------------------------------------- ingester
@@ -128,17 +168,30 @@ class Ingester:
 
     # -- public -------------------------------------------------------------------------
 
-    def ingest(self, path: Path, *, dry_run: bool = False) -> FileOutcome:
-        """Ingest one file. ``dry_run`` runs every check in a transaction that is rolled back."""
+    def ingest(
+        self,
+        path: Path,
+        *,
+        dry_run: bool = False,
+        received: Received | None = None,
+        reprocess_of: int | None = None,
+    ) -> FileOutcome:
+        """Ingest one file. ``dry_run`` runs every check in a transaction that is rolled back.
+
+        ``received`` is how the file arrived, when ``path`` is not that (a re-run reads the
+        archived copy); ``reprocess_of`` makes this a re-run of that original receipt: no
+        duplicate check, and the new version takes the original's place in the order of
+        versions (``audit.submission_versions``)."""
         path = Path(path)
-        outcome = FileOutcome(file=str(path), status="rejected")
+        received = received or Received.of(path)
+        outcome = FileOutcome(file=received.landing_path, status="rejected", reprocess_of=reprocess_of)
         t0 = time.perf_counter()
         try:
             size = path.stat().st_size
             if dry_run:
                 file_hash, archive_path = sha256_file(path), None
             else:
-                file_hash, archive_path = archive(path, self.settings)
+                file_hash, archive_path = archive(path, self.settings, suffix=received.suffix)
         except OSError as exc:
             outcome.errors.append(Problem.make("F001_UNREADABLE", detail=str(exc)))
             return outcome
@@ -146,7 +199,7 @@ class Ingester:
         outcome.timings["archive"] = time.perf_counter() - t0
         try:
             with self.conn.transaction(force_rollback=dry_run):
-                self._ingest_locked(path, file_hash, size, archive_path, outcome, dry_run=dry_run)
+                self._ingest_locked(path, received, file_hash, size, archive_path, outcome, dry_run=dry_run)
         except Exception as exc:  # a bug, a late file error: nothing half-loaded stays behind
             if self.conn.closed:
                 raise
@@ -160,9 +213,10 @@ class Ingester:
             outcome.kind_counts = {}
             outcome.errors = [problem]
             outcome.warnings = []
+            outcome.supersedes, outcome.superseded_by = {}, {}
             if not dry_run:
                 with self.conn.transaction():
-                    outcome.submission_id = self._insert_audit(path, file_hash, size, archive_path, outcome)
+                    outcome.submission_id = self._insert_audit(received, file_hash, size, archive_path, outcome)
         outcome.timings["total"] = time.perf_counter() - t0
         if outcome.submission_id and not dry_run:
             self.conn.execute(
@@ -175,7 +229,15 @@ class Ingester:
     # -- steps --------------------------------------------------------------------------
 
     def _ingest_locked(
-        self, path: Path, file_hash: str, size: int, archive_path: Path | None, out: FileOutcome, *, dry_run: bool
+        self,
+        path: Path,
+        received: Received,
+        file_hash: str,
+        size: int,
+        archive_path: Path | None,
+        out: FileOutcome,
+        *,
+        dry_run: bool,
     ) -> None:
         conn = self.conn
         conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (file_hash,))
@@ -183,28 +245,38 @@ class Ingester:
             "select submission_id from audit.submission_files where file_hash = %s and status <> 'duplicate'",
             (file_hash,),
         ).fetchone()
-        if previous:
-            out.status, out.duplicate_of = "duplicate", previous[0]
-            out.submission_id = self._insert_audit(path, file_hash, size, archive_path, out)
-            return
+        checking_a_copy = False
+        if previous and out.reprocess_of is None:
+            out.duplicate_of = previous[0]
+            if not dry_run:
+                out.status = "duplicate"
+                out.submission_id = self._insert_audit(received, file_hash, size, archive_path, out)
+                return
+            # a check goes on (the district wants to know what is in the file): as a re-run of
+            # the first copy, which is what the rolled-back transaction can hold
+            checking_a_copy, out.reprocess_of = True, previous[0]
 
         t = time.perf_counter()
+        meta: Metadata | None = None
         try:
             if size > self.settings.max_file_bytes:
                 raise FileRejected(Problem.make("F009_TOO_LARGE", size=size, limit=self.settings.max_file_bytes))
-            result = read_file(path, max_unzipped_bytes=self.settings.max_unzipped_bytes)
+            result = read_file(path, max_unzipped_bytes=self.settings.max_unzipped_bytes, suffix=received.suffix)
             out.encoding = result.encoding
-            meta = self._resolve(path, result)
+            meta = self._resolve(received, result)
+            # what the file says is kept with a refusal too (the digest groups refusals by unit)
+            out.reporting_unit_code, out.period = meta.reporting_unit_code, meta.period.code
+            if not self._unit_known(meta.reporting_unit_code):
+                raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", unit_code=meta.reporting_unit_code))
         except FileRejected as rejected:
             out.errors = [rejected.problem]
-            out.submission_id = self._insert_audit(path, file_hash, size, archive_path, out)
+            out.submission_id = self._insert_audit(received, file_hash, size, archive_path, out, meta=meta)
             return
         out.timings["read"] = time.perf_counter() - t
-        out.reporting_unit_code, out.period = meta.reporting_unit_code, meta.period.code
         out.record_kinds = [t.kind.name for t in result.tables]
         out.status = "loaded"
         out.normalisations.extend(result.notes)
-        out.submission_id = self._insert_audit(path, file_hash, size, archive_path, out, meta=meta)
+        out.submission_id = self._insert_audit(received, file_hash, size, archive_path, out, meta=meta)
 
         known_pairings = self._known_pairings(meta.reporting_unit_code)
         try:
@@ -214,23 +286,37 @@ class Ingester:
                     known_pairings |= loaded_keys
         except FileRejected as rejected:  # raised while streaming (bad encoding further down ...)
             raise _Abort(rejected.problem) from rejected
+        if out.rows_received == 0:
+            raise _Abort(Problem.make("F015_NO_DATA"))
+        # a sheet with a header and no rows is no report of its kind: it must not replace one
+        out.record_kinds = [k for k in out.record_kinds if out.kind_counts.get(k, {}).get("received")]
         self._finish_audit(out)
+        self._versions(out)
+        if checking_a_copy:
+            out.reprocess_of, out.supersedes, out.superseded_by = None, {}, {}
 
-    def _resolve(self, path: Path, result: ReadResult) -> Metadata:
-        folder = path.parent.name if path.parent != path else None
-        meta = resolve(
+    def _resolve(self, received: Received, result: ReadResult) -> Metadata:
+        return resolve(
             envelope=result.envelope,
             preamble=result.preamble_text,
-            file_name=path.name,
-            landing_folder=folder,
+            file_name=received.name,
+            landing_folder=received.folder,
             name_lookup=self._unit_by_name,
         )
-        found = self.conn.execute(
-            "select 1 from ref.regions where code = %s limit 1", (meta.reporting_unit_code,)
-        ).fetchone()
-        if not found:
-            raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", unit_code=meta.reporting_unit_code))
-        return meta
+
+    def _unit_known(self, code: str) -> bool:
+        return self.conn.execute("select 1 from ref.regions where code = %s limit 1", (code,)).fetchone() is not None
+
+    def _versions(self, out: FileOutcome) -> None:
+        """What this file replaces (a correction), per record kind; and, for an old file re-run,
+        the later file that stays current."""
+        rows = self.conn.execute(
+            """select record_kind, supersedes_submission_id, superseded_by_submission_id
+               from audit.submission_versions where submission_id = %s""",
+            (out.submission_id,),
+        ).fetchall()
+        out.supersedes = {kind: prev for kind, prev, _ in rows if prev is not None}
+        out.superseded_by = {kind: later for kind, _, later in rows if later is not None}
 
     def _unit_by_name(self, text: str) -> str | None:
         rows = self.conn.execute(
@@ -521,36 +607,36 @@ class Ingester:
 
     def _insert_audit(
         self,
-        path: Path,
+        received: Received,
         file_hash: str,
         size: int,
         archive_path: Path | None,
         out: FileOutcome,
         meta: Metadata | None = None,
     ) -> int:
-        suffix = path.suffix.lower().lstrip(".")
         row = self.conn.execute(
             """insert into audit.submission_files
                (file_hash, original_name, landing_path, archive_path, size_bytes, file_format, encoding,
                 reporting_unit_code, period, period_start, period_end, record_kinds, status, duplicate_of,
-                errors, run_id, processed_at)
-               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                reprocess_of, errors, run_id, processed_at)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                returning submission_id""",
             (
                 file_hash,
-                path.name,
-                str(path),
+                received.name,
+                received.landing_path,
                 str(archive_path) if archive_path else None,
                 size,
-                suffix,
+                received.suffix.lstrip("."),
                 out.encoding,
-                meta.reporting_unit_code if meta else None,
-                meta.period.code if meta else None,
+                out.reporting_unit_code,
+                out.period,
                 meta.period.start if meta else None,
                 meta.period.end if meta else None,
                 out.record_kinds,
                 out.status,
                 out.duplicate_of,
+                out.reprocess_of,
                 Jsonb([p.to_dict() for p in out.errors if p.code.startswith("F")]),
                 self.run_id,
             ),
@@ -560,10 +646,11 @@ class Ingester:
 
     def _finish_audit(self, out: FileOutcome) -> None:
         self.conn.execute(
-            """update audit.submission_files set rows_received = %s, rows_loaded = %s, rows_quarantined = %s,
-               kind_counts = %s, warnings = %s, normalisations = %s, processed_at = now()
+            """update audit.submission_files set record_kinds = %s, rows_received = %s, rows_loaded = %s,
+               rows_quarantined = %s, kind_counts = %s, warnings = %s, normalisations = %s, processed_at = now()
                where submission_id = %s""",
             (
+                out.record_kinds,
                 out.rows_received,
                 out.rows_loaded,
                 out.rows_quarantined,

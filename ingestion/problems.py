@@ -60,6 +60,14 @@ CATALOG: dict[str, tuple[str, str]] = {
         "处理文件时发生内部错误，已记录，请联系维护人员：{detail}",
         "Internal error while processing the file; recorded, please contact the maintainers: {detail}",
     ),
+    "F015_NO_DATA": (
+        "文件中没有数据行（只有表头、空行或合计行）",
+        "The file has no data rows (only headers, blank rows or a total row)",
+    ),
+    "F016_NOT_XLSX": (
+        "文件扩展名为 {suffix}，但内容是{actual_zh}；请用 Excel 或 WPS 打开后另存为 .xlsx 再报送",
+        "The file is named {suffix} but is {actual_en}; open it in Excel or WPS, save it as .xlsx and send it again",
+    ),
     # --- row level: the row goes to quarantine ----------------------------------------
     "R001_REQUIRED_MISSING": ("必填项“{column_zh}”为空", "Required value '{column}' is empty"),
     "R002_NOT_A_NUMBER": ("“{value}”不是有效数字", "'{value}' is not a number"),

@@ -15,7 +15,9 @@ import csv
 import io
 import itertools
 import json
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ingestion.contract import RECORD_KINDS, RecordKind
+from ingestion.metadata import is_labelled_line
 from ingestion.normalise import (
     ColumnMap,
     clean_text,
@@ -63,11 +66,14 @@ class ReadResult:
     notes: list[Problem] = field(default_factory=list)
 
 
-def read_file(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
-    suffix = path.suffix.lower()
+def read_file(path: Path, *, max_unzipped_bytes: int, suffix: str | None = None) -> ReadResult:
+    """The tables of one file. ``suffix`` overrides the path's (a reprocessed file is read from
+    its archived copy, whose name is its hash)."""
+    suffix = (suffix or path.suffix).lower()
     if path.stat().st_size == 0:
         raise FileRejected(Problem.make("F003_EMPTY_FILE"))
     if suffix in (".xlsx", ".xlsm"):
+        _refuse_disguised_workbook(path, suffix)
         return read_xlsx(path, max_unzipped_bytes=max_unzipped_bytes)
     if suffix in (".csv", ".txt"):
         return read_csv(path)
@@ -94,6 +100,14 @@ def _missing_columns(kind: RecordKind, columns: list[ColumnMap], header_cells: l
         missing="、".join(f"{f.header_zh}({f.name})" for f in missing),
         found="、".join(unknown) + (f"（最接近 / closest: {'; '.join(hints)}）" if hints else ""),
     )
+
+
+def _located(notes: list[Problem], sheet: str | None, header_row: int) -> list[Problem]:
+    """Header notes point at the sheet and the header row they are about."""
+    for note in notes:
+        note.sheet = note.sheet or sheet
+        note.row = note.row or header_row
+    return notes
 
 
 def _locate_header(rows: list[list[Any]]) -> tuple[int, RecordKind] | None:
@@ -135,24 +149,68 @@ def _split_body(table: Table, rows: list[list[Any]], first_row_number: int) -> I
         yield _frame(table.columns, batch, numbers)
 
 
-def _tables_from_rows(sheet: str, rows: list[list[Any]], first_row_number: int = 1) -> tuple[Table | None, list[str]]:
+def _fill_merged(
+    rows: list[list[Any]],
+    merged: list[tuple[tuple[int, int], tuple[int, int]]],
+    body_start: int,
+    offset: tuple[int, int],
+) -> int:
+    """Give every cell of a merged range in the table body the value of its top-left cell
+    (a 结对编号 merged down over its activities means that pairing for each of them).
+    Returns the number of cells filled."""
+    filled = 0
+    row0, col0 = offset
+    for (top, left), (bottom, right) in merged:
+        top, bottom, left, right = top - row0, bottom - row0, left - col0, right - col0
+        if top < body_start or top >= len(rows) or left < 0:
+            continue
+        value = rows[top][left] if left < len(rows[top]) else None
+        if is_empty(value):
+            continue
+        for r in range(top, min(bottom, len(rows) - 1) + 1):
+            cells = rows[r]
+            for c in range(left, min(right, len(cells) - 1) + 1):
+                if (r, c) != (top, left) and is_empty(cells[c]):
+                    cells[c] = value
+                    filled += 1
+    return filled
+
+
+def _tables_from_rows(
+    sheet: str,
+    rows: list[list[Any]],
+    first_row_number: int = 1,
+    *,
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] | None = None,
+    first_col: int = 0,
+) -> tuple[Table | None, list[str]]:
     located = _locate_header(rows)
     if located is None:
         return None, [clean_text(c) for r in rows[:5] for c in r if not is_empty(c)]
     i, kind = located
+    filled = _fill_merged(rows, merged, i + 1, (first_row_number - 1, first_col)) if merged else 0
     columns, notes = match_header(kind, rows[i])
     missing = _missing_columns(kind, columns, rows[i])
     if missing is not None:
         raise FileRejected(missing)
     table = Table(kind=kind, sheet=sheet, header_row=first_row_number + i, columns=columns, chunks=iter(()))
     table.preamble = rows[:i]
-    table.notes = notes
+    table.notes = _located(notes, sheet, first_row_number + i)
     if i:
         table.notes.append(
             Problem(
                 "W003_NORMALISED",
                 f"已规范化：“{sheet}”跳过表头上方 {i} 行（标题、填报单位信息）",
                 f"Normalised: '{sheet}' skipped {i} row(s) above the header (title, reporting block)",
+                sheet=sheet,
+            )
+        )
+    if filled:
+        table.notes.append(
+            Problem(
+                "W003_NORMALISED",
+                f"已规范化：“{sheet}”合并单元格的值已填入其覆盖的 {filled} 个单元格",
+                f"Normalised: '{sheet}' merged cells: their value was copied into the {filled} cell(s) they span",
                 sheet=sheet,
             )
         )
@@ -167,19 +225,82 @@ def _preamble_text(rows: list[list[Any]]) -> list[str]:
 # --------------------------------------------------------------------------- xlsx
 
 
+# What a file named .xlsx may really be: (magic test, what it is in zh, in en)
+_DISGUISES: tuple[tuple[Any, str, str], ...] = (
+    (
+        lambda head: head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
+        "旧版 Office 文件（OLE2 格式，如 .xls 或 .doc）",
+        "an old Office file (OLE2 format: .xls or .doc)",
+    ),
+    (lambda head: head.startswith(b"%PDF"), " PDF 文档", "a PDF document"),
+    (lambda head: head.startswith(b"{\\rtf"), " RTF 文档（Word）", "an RTF document (Word)"),
+    (
+        lambda head: head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith((b"<html", b"<!doctype html", b"<table")),
+        "网页（HTML，常见于从网页系统导出的“Excel”）",
+        "a web page (HTML, as some web systems export 'Excel')",
+    ),
+)
+
+
+def _refuse_disguised_workbook(path: Path, suffix: str) -> None:
+    """A .xlsx that is really an old .xls/.doc, a PDF or a web page gets a reason a district can act on."""
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    for matches, actual_zh, actual_en in _DISGUISES:
+        if matches(head):
+            raise FileRejected(Problem.make("F016_NOT_XLSX", suffix=suffix, actual_zh=actual_zh, actual_en=actual_en))
+
+
+MAX_ZIP_MEMBERS = 10_000
+
+
 def check_zip(path: Path, max_unzipped_bytes: int) -> None:
+    """Refuse a damaged workbook or a zip bomb before any xlsx parser sees it.
+
+    The sizes a zip declares can lie, so every member is inflated here (streamed, bounded by
+    the limit, never held in memory) and its real size counted."""
     try:
         with zipfile.ZipFile(path) as zf:
-            total = 0
-            for info in zf.infolist():
-                total += info.file_size
-                if total > max_unzipped_bytes:
-                    raise FileRejected(Problem.make("F010_ZIP_BOMB", size=total, limit=max_unzipped_bytes))
+            infos = zf.infolist()
+            declared = sum(info.file_size for info in infos)
+            if declared > max_unzipped_bytes or len(infos) > MAX_ZIP_MEMBERS:
+                raise FileRejected(Problem.make("F010_ZIP_BOMB", size=declared, limit=max_unzipped_bytes))
             if "[Content_Types].xml" not in zf.namelist():
                 raise FileRejected(Problem.make("F001_UNREADABLE", detail="not an Excel workbook / 不是 Excel 工作簿"))
-    except zipfile.BadZipFile as exc:
-        detail = "not an xlsx workbook (not a zip archive; an old .xls or .doc renamed?) / 不是 xlsx 工作簿"
+            total = 0
+            with path.open("rb") as fp:
+                for info in infos:
+                    total += _inflated_size(fp, info, max_unzipped_bytes - total)
+                    if total > max_unzipped_bytes:
+                        raise FileRejected(Problem.make("F010_ZIP_BOMB", size=f"{total}+", limit=max_unzipped_bytes))
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error) as exc:
+        detail = "damaged or incomplete workbook (cut off during upload?) / 工作簿已损坏或不完整（上传中断？）"
         raise FileRejected(Problem.make("F001_UNREADABLE", detail=detail)) from exc
+
+
+def _inflated_size(fp: Any, info: zipfile.ZipInfo, budget: int) -> int:
+    """The real size of one zip member, inflating at most ``budget + 1`` bytes of it."""
+    fp.seek(info.header_offset)
+    local = fp.read(30)
+    if local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename!r}")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    fp.seek(info.header_offset + 30 + name_len + extra_len)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise zipfile.BadZipFile(f"unsupported compression {info.compress_type} for {info.filename!r}")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total, remaining = 0, info.compress_size
+    while remaining > 0 and not inflater.eof and total <= budget:
+        block = fp.read(min(1 << 16, remaining))
+        if not block:
+            raise EOFError(f"{info.filename!r} is cut off")
+        remaining -= len(block)
+        total += len(inflater.decompress(block, budget - total + 1))
+        while inflater.unconsumed_tail and total <= budget:
+            total += len(inflater.decompress(inflater.unconsumed_tail, budget - total + 1))
+    return total
 
 
 def read_xlsx(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
@@ -197,12 +318,17 @@ def read_xlsx(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
         try:
             sheet = wb.get_sheet_by_name(name)
             rows = sheet.to_python(skip_empty_area=False)
+            merged = sheet.merged_cell_ranges or []
         except Exception as exc:  # a sheet calamine cannot decode
             raise FileRejected(Problem.make("F001_UNREADABLE", detail=f"{name}: {str(exc)[:200]}")) from exc
         first = sheet.start[0] + 1 if sheet.start else 1
-        table, heads = _tables_from_rows(name, rows, first)
+        first_col = sheet.start[1] if sheet.start else 0
+        table, heads = _tables_from_rows(name, rows, first, merged=merged, first_col=first_col)
         seen_sheets.append(name)
         if table is None:
+            # a cover sheet (封面 / 填报说明) may carry the 填报单位 / 报告期 block; only labelled
+            # lines count, so an instructions sheet's examples ('2024-06') state no period
+            preamble.extend(line for line in _preamble_text(rows[:HEADER_SCAN_ROWS]) if is_labelled_line(line))
             continue
         tables.append(table)
         preamble.extend(_preamble_text(table.preamble))
@@ -220,7 +346,7 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
         head = fh.read(sample_bytes)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    for encoding in ("utf-8", "gb18030"):
+    for encoding in ("utf-8", "gbk", "gb18030"):  # GB18030 is GBK's superset: name the narrower one that fits
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             decoder.decode(head, final=len(head) < sample_bytes)
@@ -230,10 +356,16 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
     raise FileRejected(Problem.make("F013_BAD_ENCODING"))
 
 
+def decoder_for(encoding: str) -> str:
+    """The codec a detected encoding is read with: a GBK file is decoded as GB18030 (its
+    superset, identical on GBK text), so a rare character far down the file cannot fail."""
+    return "gb18030" if encoding == "gbk" else encoding
+
+
 def _csv_head(path: Path) -> tuple[str, list[list[str]]]:
     encoding = detect_encoding(path)
     try:
-        with path.open(encoding=encoding, newline="", errors="strict") as fh:
+        with path.open(encoding=decoder_for(encoding), newline="", errors="strict") as fh:
             head_lines = list(itertools.islice(fh, HEADER_SCAN_ROWS))
     except UnicodeDecodeError as exc:
         raise FileRejected(Problem.make("F013_BAD_ENCODING")) from exc
@@ -260,12 +392,12 @@ def read_csv(path: Path) -> ReadResult:
         raise FileRejected(missing)
     table = Table(kind=kind, sheet=path.name, header_row=i + 1, columns=columns, chunks=iter(()))
     table.preamble = head_rows[:i]
-    table.notes = notes
+    table.notes = _located(notes, path.name, i + 1)
     if encoding != "utf-8":
         table.notes.append(
             Problem("W003_NORMALISED", f"已规范化：文件编码为 {encoding}", f"Normalised: file encoding is {encoding}")
         )
-    table.chunks = _csv_chunks(path, encoding, table, i)
+    table.chunks = _csv_chunks(path, decoder_for(encoding), table, i)
     return ReadResult(
         file_format="csv", tables=[table], encoding=encoding, preamble_text=_preamble_text(table.preamble)
     )

@@ -59,11 +59,59 @@ create table if not exists audit.submission_files (
     run_id text,                              -- Airflow run id, or 'cli'
     constraint rows_reconcile check (status <> 'loaded' or rows_received = rows_loaded + rows_quarantined)
 );
--- the same bytes land once; later copies are recorded as 'duplicate'
-create unique index if not exists submission_files_hash_uq
-    on audit.submission_files (file_hash) where status <> 'duplicate';
+-- `pairstats reprocess` runs an archived file again: the new row points to the original receipt
+alter table audit.submission_files add column if not exists
+    reprocess_of bigint references audit.submission_files (submission_id);
+-- the same bytes land once; later copies are recorded as 'duplicate' (a re-run is no copy)
+drop index if exists audit.submission_files_hash_uq;
+create unique index if not exists submission_files_hash_once_uq
+    on audit.submission_files (file_hash) where status <> 'duplicate' and reprocess_of is null;
 create index if not exists submission_files_unit_period_idx
     on audit.submission_files (reporting_unit_code, period);
+
+-- Which loaded file is the current version of each reporting unit × period × record kind,
+-- and which earlier one it replaced: the one definition of "current", read by the ingester
+-- (to tell a district what its file corrects) and by dbt (stg_audit__submission_versions).
+-- Versions are ordered by receipt: a re-run (reprocess_of) takes the place of the file it
+-- re-runs, so re-running an old file never overrides a correction received after it.
+create or replace view audit.submission_versions as
+with kinds as (
+    select
+        s.submission_id,
+        k.record_kind,
+        s.reporting_unit_code,
+        s.period,
+        s.period_start,
+        s.period_end,
+        s.original_name,
+        s.received_at,
+        coalesce(s.reprocess_of, s.submission_id) as receipt_id
+    from audit.submission_files s
+    cross join lateral unnest(s.record_kinds) as k (record_kind)
+    where s.status = 'loaded'
+)
+select
+    submission_id,
+    record_kind,
+    reporting_unit_code,
+    period,
+    period_start,
+    period_end,
+    original_name,
+    received_at,
+    receipt_id,
+    row_number() over versions as version_number,
+    lag(submission_id) over versions as supersedes_submission_id,
+    lead(submission_id) over versions as superseded_by_submission_id,
+    last_value(submission_id) over (
+        versions rows between unbounded preceding and unbounded following
+    ) as current_submission_id,
+    lead(submission_id) over versions is null as is_current
+from kinds
+window versions as (
+    partition by reporting_unit_code, period, record_kind
+    order by receipt_id, submission_id
+);
 
 create table if not exists raw.pairings (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top

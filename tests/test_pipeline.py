@@ -322,7 +322,17 @@ def test_gbk_csv(ingester, registered, landing):
         "2025年1月8日,KRL-YJ,交流学习,跟岗,１２,１２\n"
     )
     o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", text, encoding="gbk"))
+    assert (o.status, o.rows_loaded, o.encoding) == ("loaded", 1, "gbk")
+
+
+def test_gb18030_csv_is_recorded_as_such(ingester, registered, landing):
+    """A character outside GBK (4-byte in GB18030: 㐀) makes the file GB18030, and it is kept as written."""
+    text = ACTIVITIES_HEADER + "2025-01-08,KRL-YJ,交流学习,㐀村跟岗,12,5,,\n"
+    o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", text, encoding="gb18030"))
     assert (o.status, o.rows_loaded, o.encoding) == ("loaded", 1, "gb18030")
+    assert scalar(ingester.conn, "select title from raw.activities") == "㐀村跟岗"
+    stored = scalar(ingester.conn, "select encoding from audit.submission_files where submission_id = %s", o.submission_id)
+    assert stored == "gb18030"
 
 
 def test_dry_run_writes_nothing(ingester, landing):

@@ -1,53 +1,13 @@
 -- One row per loaded submission × record kind it contained, with its place among the
--- versions of the same reporting unit × period × record kind. A later loaded submission
--- (larger submission_id) supersedes the earlier ones; superseded versions stay here, marked.
+-- versions of the same reporting unit × period × record kind. Which version is current is
+-- decided once, in the audit view audit.submission_versions (ingestion/schema.sql): the
+-- last received wins, a re-run takes the place of the file it re-runs.
 
 with
 
-submissions as (
+versions as (
 
-    select * from {{ ref('stg_audit__submission_files') }}
-    where submission_status = 'loaded'
-
-),
-
-submission_kinds as (
-
-    select
-        submissions.submission_id,
-        kinds.record_kind,
-        submissions.reporting_unit_code,
-        submissions.period_code,
-        submissions.period_start,
-        submissions.period_end,
-        submissions.received_at
-
-    from submissions
-    cross join lateral unnest(string_to_array(submissions.record_kinds, ',')) as kinds (record_kind)
-
-),
-
-versioned as (
-
-    select
-        submission_id,
-        record_kind,
-        reporting_unit_code,
-        period_code,
-        period_start,
-        period_end,
-        received_at,
-        row_number() over versions as version_number,
-        lead(submission_id) over versions as superseded_by_submission_id,
-        last_value(submission_id) over (
-            versions rows between unbounded preceding and unbounded following
-        ) as current_submission_id
-
-    from submission_kinds
-    window versions as (
-        partition by reporting_unit_code, period_code, record_kind
-        order by submission_id
-    )
+    select * from {{ ref('stg_audit__submission_versions') }}
 
 ),
 
@@ -65,10 +25,10 @@ final as (
         version_number,
         superseded_by_submission_id,
         current_submission_id,
-        superseded_by_submission_id is null as is_current,
+        is_current,
         received_at
 
-    from versioned
+    from versions
 
 )
 

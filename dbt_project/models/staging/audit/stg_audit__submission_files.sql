@@ -13,6 +13,7 @@ renamed as (
         ----------  ids
         submission_id,
         duplicate_of as duplicate_of_submission_id,
+        reprocess_of as reprocess_of_submission_id,
         reporting_unit_code,
 
         ---------- strings
