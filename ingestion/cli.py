@@ -87,11 +87,9 @@ def print_outcome(o: FileOutcome, *, verbose: bool = True, stream=sys.stdout) ->
         print(f"    … {len(o.errors) - 5} more", file=stream)
     for p in o.warnings:
         print(f"    ! {p.code} {_where(p)}: {p.message_zh} / {p.message_en}", file=stream)
+    zh, en = ("重新处理", "re-run") if o.reprocess_of else ("更正", "correction")
     for kind, previous in o.supersedes.items():
-        print(
-            f"    ↻ 更正：{kind} 替代提交 {previous} / correction: replaces submission {previous} for {kind}",
-            file=stream,
-        )
+        print(f"    ↻ {zh}：{kind} 替代提交 {previous} / {en}: replaces submission {previous} for {kind}", file=stream)
     for kind, later in o.superseded_by.items():
         print(
             f"    ↧ {kind}：提交 {later} 更晚，仍为现行版本 / submission {later} is later and stays current for {kind}",
