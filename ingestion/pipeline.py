@@ -289,7 +289,8 @@ class Ingester:
         if out.rows_received == 0:
             raise _Abort(Problem.make("F015_NO_DATA"))
         # a sheet with a header and no rows is no report of its kind: it must not replace one
-        out.record_kinds = [k for k in out.record_kinds if out.kind_counts.get(k, {}).get("received")]
+        out.kind_counts = {k: c for k, c in out.kind_counts.items() if c["received"]}
+        out.record_kinds = [k for k in out.record_kinds if k in out.kind_counts]
         self._finish_audit(out)
         self._versions(out)
         if checking_a_copy:

@@ -99,3 +99,30 @@ def test_readme_lists_every_error_code():
     block = readme.split("<!-- error-codes:start -->")[1].split("<!-- error-codes:end -->")[0]
     listed = {line.split("`")[1] for line in block.splitlines() if line.startswith("| `")}
     assert listed == set(CATALOG)
+
+
+def test_check_report_tells_a_district_what_is_wrong_in_both_languages(settings, tmp_path):
+    """`pairstats check` on the 云阳县 WPS workbook: every rejected row with sheet, row and column,
+    every normalisation, the verdict; exit 1; --json carries the same with the exit code."""
+    import shutil
+
+    src = CHECKOUT / "tests" / "fixtures" / "districts" / "landing" / "500235"
+    shutil.copytree(src, tmp_path / "500235")
+    path = next((tmp_path / "500235").glob("*.xlsx"))
+    proc = run(settings, "check", str(path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "结论 / verdict: 部分行将被隔离，其余行可以载入 / some rows would be quarantined" in out
+    assert "数据行 rows 10: 可载入 would load 9, 将隔离 would be quarantined 1" in out
+    assert (
+        "✘ R011_PARTY_ABOVE_PARTICIPANTS [活动情况] 第 6 行 row 6 列 column party_member_participants: "
+        "党员人数 40 大于参与人数 35 / Party members 40 exceed participants 35"
+    ) in out
+    assert "! W001_NEGATIVE_INCOME [成效] 第 3 行 row 3" in out and "请核实 / Collective income increase" in out
+    assert "~ [活动情况] 列 column participants: 已规范化" in out and "近200→200（约 / approx.）" in out
+    assert "60人→60" in out and "2500公斤→2.5" in out
+    as_json = json.loads(run(settings, "check", "--json", str(path)).stdout)
+    assert as_json["exit_code"] == 1 and as_json["rows_quarantined"] == 1
+    assert {n["code"] for n in as_json["normalisations"]} == {"W003_NORMALISED"}
+    with psycopg.connect(settings.warehouse_url) as conn:
+        assert conn.execute("select count(*) from audit.submission_files").fetchone()[0] == 0

@@ -331,8 +331,8 @@ def test_gb18030_csv_is_recorded_as_such(ingester, registered, landing):
     o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", text, encoding="gb18030"))
     assert (o.status, o.rows_loaded, o.encoding) == ("loaded", 1, "gb18030")
     assert scalar(ingester.conn, "select title from raw.activities") == "㐀村跟岗"
-    stored = scalar(ingester.conn, "select encoding from audit.submission_files where submission_id = %s", o.submission_id)
-    assert stored == "gb18030"
+    stored = "select encoding from audit.submission_files where submission_id = %s"
+    assert scalar(ingester.conn, stored, o.submission_id) == "gb18030"
 
 
 def test_dry_run_writes_nothing(ingester, landing):
