@@ -430,7 +430,11 @@ def _csv_frames_arrow(path: Path, encoding: str, table: Table, header_index: int
         if data.find(b"\n\n") >= 0 or data.find(b"\n\r\n") >= 0 or data.find(b"\r\r") >= 0:
             return None  # blank lines: the arrow reader would drop them and shift row numbers
     with path.open(encoding=encoding, newline="") as fh:
-        width = len(next(itertools.islice(csv.reader(fh), header_index, None), []))
+        reader = csv.reader(fh)
+        width = len(next(itertools.islice(reader, header_index, None), []))
+        # arrow skips physical lines, not records: a quoted line break in a title or a header
+        # cell ('"其中\n党员人数"') makes the two differ
+        header_lines = reader.line_num
     positions = {c.position: c.field.name for c in table.columns}
     names = [f"c{i}" for i in range(width)]
     ragged: list[int] = []
@@ -443,7 +447,7 @@ def _csv_frames_arrow(path: Path, encoding: str, table: Table, header_index: int
         arrow = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                skip_rows=header_index + 1,
+                skip_rows=header_lines,
                 column_names=names,
                 encoding="utf8" if encoding.startswith("utf-8") else encoding,
                 block_size=8 << 20,

@@ -335,6 +335,25 @@ def test_gb18030_csv_is_recorded_as_such(ingester, registered, landing):
     assert scalar(ingester.conn, stored, o.submission_id) == "gb18030"
 
 
+@pytest.mark.parametrize("blank_line", [False, True], ids=["arrow", "pandas"])
+def test_line_breaks_inside_quoted_cells(ingester, registered, landing, blank_line):
+    """Excel quotes a cell with a line break: '"其中\n党员人数"' in the header, a title on two
+    lines. Rows are numbered as records (what Excel shows), on either csv path."""
+    text = (
+        '"2025年1月\n共建活动统计表",,,,,,,\n'
+        + ("\n" if blank_line else "")
+        + '活动日期,结对编号,活动类型,活动名称,参与人数,"其中\n党员人数",解决问题数,收集建议数\n'
+        + '2025-01-05,KRL-YJ,培训,"冬训\n第一期",30,20,1,2\n'
+        + "2025-01-06,KRL-LW,培训,冬训第二期,10,20,0,0\n"
+    )
+    o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", text))
+    assert (o.status, o.rows_received, o.rows_loaded, o.rows_quarantined) == ("loaded", 2, 1, 1), o.to_dict()
+    header_record = 3 if blank_line else 2
+    assert [(e.code, e.row) for e in o.errors] == [("R011_PARTY_ABOVE_PARTICIPANTS", header_record + 2)]
+    titles = ingester.conn.execute("select title, source_row from raw.activities").fetchall()
+    assert titles == [("冬训 第一期", header_record + 1)]
+
+
 def test_dry_run_writes_nothing(ingester, landing):
     path = write(landing / "652801" / "652801_2025-01_pairings.csv", PAIRINGS_CSV)
     o = ingester.ingest(path, dry_run=True)
