@@ -10,8 +10,13 @@ server in use, so the demo warehouse is untouched. Measured in one run, on one m
   pipeline's own time for the file (``timings.total``; the start-up is paid once per
   process, i.e. once per batch or Airflow worker, not per file).
 
-Prints ``ingest/copy ratio: X`` (rows/s of ingest ÷ rows/s of COPY, per-file time) and the
-peak memory (max RSS) of the ingest process.
+The same number of rows is also written the way district offices export them (GB18030,
+title rows, synonym headers, four date forms, full-width digits, approximate figures, units
+in cells, thousands separators, empty markers, a 合计 row) and ingested the same way.
+
+Prints ``ingest/copy ratio: X`` (rows/s of ingest ÷ rows/s of COPY, per-file time), the same
+for the messy file, ``messy/clean ratio`` (the goal: at least 0.5), the peak memory (max RSS)
+of an ingest process, and checks that every row and every participant landed.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ingestion.config import CHECKOUT, Settings
 BENCH_DB = "pairstats_bench"
 UNIT = "652801"
 PERIOD = "2025-01"
+MESSY_PERIOD = "2025-02"
 PAIRING_CODES = ("KRL-YJ-TBLQ", "KRL-ZQQ-TBLQ", "KRL-LW-SYK", "KRL-GM-XYK")
 
 COPY_TABLE = """
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=CHECKOUT / "bench-out")
     args = parser.parse_args(argv)
-    from ingestion.demo import write_bench_activities
+    from ingestion.demo import write_bench_activities, write_messy_bench_activities
 
     settings = Settings.from_env()
     admin = (
@@ -89,9 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     landing = args.out / "landing" / UNIT
     landing.mkdir(parents=True, exist_ok=True)
     data = landing / f"{UNIT}_{PERIOD}_activities.csv"
+    messy = landing / f"{UNIT}_{MESSY_PERIOD}_活动统计表.csv"
     t = time.perf_counter()
     totals = write_bench_activities(data, args.rows, pairing_codes=PAIRING_CODES, period=PERIOD)
-    print(f"generated {args.rows:,} rows ({data.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+    messy_totals = write_messy_bench_activities(messy, args.rows, pairing_codes=PAIRING_CODES, period=MESSY_PERIOD)
+    print(
+        f"generated {args.rows:,} rows twice in {time.perf_counter() - t:.1f} s: canonical UTF-8 "
+        f"({data.stat().st_size / 1e6:.0f} MB) and as offices export them ({messy.stat().st_size / 1e6:.0f} MB: "
+        "GB18030, title rows, synonyms, four date forms, full-width digits, 约/余/人, 1,0xx, —, 合计 row)"
+    )
 
     env = dict(os.environ, PAIRSTATS_WAREHOUSE_URL=url, PAIRSTATS_HOME=str(args.out / "home"))
     _run_ingest(_pairings_csv(landing / f"{UNIT}_{PERIOD}_pairings.csv"), env)  # registers pairings, untimed
@@ -108,21 +120,35 @@ def main(argv: list[str] | None = None) -> int:
                 copy.write(block)
         copy_s = time.perf_counter() - t
         copied = conn.execute("select count(*) from bench_copy").fetchone()[0]
-
-    wall_s, outcome = _run_ingest(data, env)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if outcome["status"] != "loaded" or outcome["rows_loaded"] != args.rows:
-        print(json.dumps(outcome, ensure_ascii=False)[:2000])
-        raise SystemExit("ingest did not load every row")
-    file_s = outcome["timings"]["total"]
-    copy_rate, file_rate, wall_rate = copied / copy_s, args.rows / file_s, args.rows / wall_s
+    copy_rate = copied / copy_s
     print(f"bare COPY:       {copied:,} rows in {copy_s:6.2f} s = {copy_rate:,.0f} rows/s")
-    print(f"ingest (file):   {args.rows:,} rows in {file_s:6.2f} s = {file_rate:,.0f} rows/s  {_stages(outcome)}")
-    print(f"ingest (wall):   {args.rows:,} rows in {wall_s:6.2f} s = {wall_rate:,.0f} rows/s (with start-up)")
-    print(f"ingest/copy ratio: {file_rate / copy_rate:.2f}")
-    print(f"ingest/copy ratio with start-up: {wall_rate / copy_rate:.2f}")
-    print(f"peak memory of ingest: {peak_mb:,.0f} MB")
-    print(f"expected participants {totals.get('participants', 0):,.0f}")
+
+    rates = {}
+    for label, path, expected in (("clean", data, totals), ("messy", messy, messy_totals)):
+        wall_s, outcome = _run_ingest(path, env)
+        if outcome["status"] != "loaded" or outcome["rows_loaded"] != args.rows or outcome["rows_quarantined"]:
+            print(json.dumps(outcome, ensure_ascii=False)[:2000])
+            raise SystemExit(f"ingest of the {label} file did not load every row")
+        with psycopg.connect(url) as conn:
+            landed = conn.execute(
+                "select sum(participants) from raw.activities where submission_id = %s", (outcome["submission_id"],)
+            ).fetchone()[0]
+        if landed != expected["participants"]:
+            raise SystemExit(f"{label}: {landed} participants landed, {expected['participants']:.0f} expected")
+        file_s = outcome["timings"]["total"]
+        rates[label] = args.rows / file_s
+        print(
+            f"ingest {label} (file): {args.rows:,} rows in {file_s:6.2f} s = {rates[label]:,.0f} rows/s  "
+            f"{_stages(outcome)}"
+        )
+        print(f"ingest {label} (wall): {args.rows:,} rows in {wall_s:6.2f} s = {args.rows / wall_s:,.0f} rows/s")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"ingest/copy ratio: {rates['clean'] / copy_rate:.2f}")
+    print(f"messy ingest/copy ratio: {rates['messy'] / copy_rate:.2f}")
+    print(f"messy/clean ratio: {rates['messy'] / rates['clean']:.2f} (goal: at least 0.5)")
+    print(f"peak memory of an ingest process: {peak_mb:,.0f} MB")
+    clean_p, messy_p = totals["participants"], messy_totals["participants"]
+    print(f"participants landed as expected: {clean_p:,.0f} clean, {messy_p:,.0f} messy")
     return 0
 
 

@@ -453,7 +453,7 @@ def _parse_uniques(f: Field, uniques: np.ndarray, factor: float) -> list[Parsed]
         elif f.type == FieldType.NUMBER:
             numbers = np.round(numbers, 3)
         whole = numbers == np.floor(numbers)
-        ok &= whole | (f.type != FieldType.COUNT)
+        ok = ok & (whole | (f.type != FieldType.COUNT))  # not in place: to_numpy() may be a read-only view
         fast_values = numbers.tolist()
     return [Parsed(fast_values[i]) if ok[i] else parse_cell(f, u, factor) for i, u in enumerate(uniques)]
 

@@ -129,3 +129,21 @@ def test_parse_column_parses_each_distinct_value_once_and_keeps_rows():
     assert list(res.errors[:6]) == [None, None, None, "R002_NOT_A_NUMBER", None, None]
     assert list(res.approximate[:6]) == [False, True, False, False, False, False]
     assert len(res.values) == 6000
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_parse_column_with_many_distinct_values(dtype):
+    """Above the vectorising threshold (256 distinct values) plain cells are parsed in one pass and
+    the rest one by one, with the same answers; the frame may come read-only from arrow."""
+    f = ACTIVITIES.get("participants")
+    plain = [str(n) for n in range(1000)]
+    messy = [f"约{n}" for n in range(300)] + [f"1,{n:03d}" for n in range(300)] + ["１２", "12.5", "待统计", "7人"]
+    raw = pd.Series(plain + messy, dtype=dtype)
+    res = parse_column(f, raw)
+    values = res.values.tolist()
+    assert values[:1000] == list(range(1000))
+    assert values[1000:1300] == list(range(300)) and res.approximate[1000:1300].all()
+    assert values[1300:1600] == [1000 + n for n in range(300)]
+    assert values[1600] == 12 and values[1603] == 7
+    assert res.errors.tolist()[1601:1603] == ["R005_NOT_INTEGER", "R002_NOT_A_NUMBER"]
+    assert not res.approximate[:1000].any()
