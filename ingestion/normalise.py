@@ -210,12 +210,15 @@ def _found_fields(kind: RecordKind, cells: list[Any]) -> set[str]:
     return out
 
 
-def closest_header(header: str) -> str:
-    """The known header nearest to an unknown one (for the missing-column message)."""
+def closest_header(header: str, among: list[Field] | None = None, cutoff: float = 0.0) -> str:
+    """The known header nearest to an unknown one (for the missing-column message): among the
+    headers and synonyms of ``among`` (the missing fields), or of every field; '' if none is
+    at least ``cutoff`` similar."""
     import difflib
 
-    candidates = {a: f for idx in _HEADER_INDEX.values() for a, f in idx.items()}
-    best = difflib.get_close_matches(_header_key(header), list(candidates), n=1, cutoff=0.0)
+    fields = among if among is not None else [f for k in RECORD_KINDS.values() for f in k.fields]
+    candidates = {_header_key(a): f for f in fields for a in (f.header_zh, *f.synonyms, f.name)}
+    best = difflib.get_close_matches(_header_key(header), list(candidates), n=1, cutoff=cutoff)
     return candidates[best[0]].header_zh if best else ""
 
 

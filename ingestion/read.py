@@ -92,7 +92,8 @@ def _missing_columns(kind: RecordKind, columns: list[ColumnMap], header_cells: l
         return None
     unknown = [clean_text(c) for c in header_cells if not is_empty(c)]
     unmatched = [h for h in unknown if h not in {clean_text(c.header) for c in columns}]
-    hints = [f"{h}→{closest_header(h)}" for h in unmatched[:3]]
+    # an unknown header is most likely one of the missing columns misspelt: say which
+    hints = [f"{h}→{closest_header(h, missing, cutoff=0.3) or closest_header(h)}" for h in unmatched[:3]]
     return Problem.make(
         "F011_MISSING_COLUMNS",
         kind=kind.name,
