@@ -234,3 +234,51 @@ drop index if exists raw.pairings_submission_idx;
 drop index if exists raw.activities_submission_idx;
 drop index if exists raw.projects_submission_idx;
 drop index if exists raw.income_effects_submission_idx;
+
+-- Nightly data quality (pairstats quality, DAG nightly_data_quality). One row per night's run,
+-- one row per check × reporting unit × period × run (unit and period null for a check of the
+-- whole warehouse), and one row per alert sent, so a problem already reported is not sent as new.
+create table if not exists audit.dq_runs (
+    run_id text primary key,
+    started_at timestamptz not null default now(),
+    finished_at timestamptz,
+    as_of date not null,                       -- the day the checks judge (deadlines passed by then)
+    checks integer not null default 0,
+    failed integer not null default 0,
+    data_docs text,                            -- index.html of the GX Data Docs built by this run
+    status text not null default 'running' check (status in ('running', 'done', 'failed'))
+);
+
+create table if not exists audit.dq_results (
+    id bigint generated always as identity primary key,
+    run_id text not null references audit.dq_runs (run_id),
+    checked_at timestamptz not null default now(),
+    check_name text not null,                  -- reporting_completeness, outliers, ... or gx:<suite>
+    severity text not null check (severity in ('error', 'warning')),
+    reporting_unit_code text,
+    period_code text,
+    outcome text not null check (outcome in ('pass', 'fail', 'approximate')),
+    observed_value numeric,
+    failing_rows integer not null default 0,
+    detail_zh text,
+    detail_en text,
+    examples jsonb not null default '[]'       -- the worst few, for the digest
+);
+create index if not exists dq_results_run_idx on audit.dq_results (run_id);
+create index if not exists dq_results_problem_idx on audit.dq_results (check_name, reporting_unit_code, period_code);
+
+create table if not exists audit.alerts (
+    id bigint generated always as identity primary key,
+    sent_at timestamptz not null default now(),
+    kind text not null check (kind in ('digest', 'task_failure', 'overdue_run')),
+    run_id text,                               -- dq run, or the Airflow run the alert is about
+    alert_key text,                            -- what it is about: an overdue run is alerted once
+    channel text not null,                     -- email, webhook
+    recipients text[] not null default '{}',
+    subject text not null,
+    status text not null check (status in ('sent', 'failed', 'skipped')),
+    error text,
+    new_problems integer not null default 0,
+    open_problems integer not null default 0
+);
+create index if not exists alerts_key_idx on audit.alerts (kind, alert_key);
