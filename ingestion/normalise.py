@@ -497,6 +497,15 @@ def is_total_row(cells: list[Any]) -> bool:
     return bool(head) and any(h.startswith(m.replace(" ", "")) for h in head[:1] for m in TOTAL_MARKERS)
 
 
+SUBTOTAL_MARKERS = ("小计", "subtotal")
+
+
+def is_subtotal_row(cells: list[Any]) -> bool:
+    """A 小计 (group subtotal) row: a total row that does not close the table."""
+    head = [clean_text(c).replace(" ", "").lower() for c in cells[:4] if not is_empty(c)]
+    return bool(head) and head[0].startswith(SUBTOTAL_MARKERS)
+
+
 def is_note_row(cells: list[Any]) -> bool:
     filled = [c for c in cells if not is_empty(c)]
     if not filled:

@@ -572,6 +572,16 @@ class Ingester:
                 copy.write_row(row)
 
     def _reconcile_total(self, table: Table, detail_sums: dict[str, float], out: FileOutcome) -> None:
+        for row in sorted(table.subtotal_rows):
+            out.normalisations.append(
+                Problem(
+                    "W003_NORMALISED",
+                    f"已规范化：“{table.sheet}”第 {row} 行为小计行，未作为数据导入",
+                    f"Normalised: '{table.sheet}' row {row} is a subtotal row, not loaded as data",
+                    sheet=table.sheet,
+                    row=row,
+                )
+            )
         if table.total_row is None:
             return
         out.normalisations.append(

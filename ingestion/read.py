@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import itertools
 import json
+import re
 import struct
 import zipfile
 import zlib
@@ -35,6 +37,7 @@ from ingestion.normalise import (
     detect_kind,
     is_empty,
     is_note_row,
+    is_subtotal_row,
     is_total_row,
     match_header,
 )
@@ -52,7 +55,9 @@ class Table:
     columns: list[ColumnMap]
     chunks: Iterator[pd.DataFrame]  # columns: field names (raw cells) + '_row'
     preamble: list[list[Any]] = field(default_factory=list)  # rows above the header
-    total_row: dict[str, Any] | None = None  # filled while chunks are consumed
+    total_row: dict[str, Any] | None = None  # the last 合计/总计 row, filled while chunks are consumed
+    subtotal_rows: list[int] = field(default_factory=list)  # 小计 rows (and earlier 合计 rows), not data
+    first_total_row: int | None = None  # below it, a row with few filled cells is a note
     notes: list[Problem] = field(default_factory=list)  # normalisations applied
 
 
@@ -128,18 +133,37 @@ def _frame(columns: list[ColumnMap], rows: list[list[Any]], row_numbers: list[in
     return frame
 
 
+# after a total row, a row with fewer filled cells than this is a note, not data
+NOTE_AFTER_TOTAL_CELLS = 3
+
+
+def _set_aside_total(table: Table, cells: dict[str, Any], row: int) -> None:
+    """A 合计/总计/小计 row is not data. The last 合计/总计 is the table's total (reconciled against
+    every detail row); 小计 rows, and a 合计 that more data follows, are group subtotals."""
+    if table.first_total_row is None:
+        table.first_total_row = row
+    if table.total_row is not None:
+        table.subtotal_rows.append(table.total_row["_row"])
+        table.total_row = None
+    if is_subtotal_row(list(cells.values())):
+        table.subtotal_rows.append(row)
+        return
+    table.total_row = {**cells, "_row": row}
+
+
 def _split_body(table: Table, rows: list[list[Any]], first_row_number: int) -> Iterator[pd.DataFrame]:
-    """Data rows from a list of cell rows: skip blanks and notes, keep the total row aside."""
+    """Data rows from a list of cell rows: skip blanks and notes, set the total rows aside."""
     batch: list[list[Any]] = []
     numbers: list[int] = []
     for offset, cells in enumerate(rows):
-        if all(is_empty(c) for c in cells):
+        filled = sum(not is_empty(c) for c in cells)
+        if not filled:
             continue
         if is_total_row(cells):
-            table.total_row = {c.field.name: cells[c.position] for c in table.columns if c.position < len(cells)}
-            table.total_row["_row"] = first_row_number + offset
-            break  # anything after the total row is notes
-        if is_note_row(cells):
+            named = {c.field.name: cells[c.position] for c in table.columns if c.position < len(cells)}
+            _set_aside_total(table, named, first_row_number + offset)
+            continue
+        if is_note_row(cells) or (table.first_total_row is not None and filled < NOTE_AFTER_TOTAL_CELLS):
             continue
         batch.append(cells)
         numbers.append(first_row_number + offset)
@@ -304,8 +328,76 @@ def _inflated_size(fp: Any, info: zipfile.ZipInfo, budget: int) -> int:
     return total
 
 
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)>")
+_REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)>")
+_ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
+_CELL = re.compile(rb"<c\b([^>]*?)>(.*?)</c>", re.DOTALL)
+_CELL_REF = re.compile(rb"^([A-Z]{1,3})([0-9]+)$")
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _attrs(tag: bytes) -> dict[bytes, bytes]:
+    return {k.split(b":")[-1] if k != b"r:id" else k: v for k, v in _ATTR.findall(tag)}
+
+
+def error_cells(path: Path) -> dict[str, dict[tuple[int, int], str]]:
+    """The cells holding an Excel error (#DIV/0!, #N/A, #VALUE! …) per sheet name, as
+    (1-based row, 0-based column) -> the error's text. calamine reads them as empty cells,
+    which would turn a broken formula into a blank (or, in an optional column, a silent
+    NULL); put back, they are values that cannot be read, and their rows go to quarantine.
+    Streamed: a sheet is only searched where its XML says ``t="e"``."""
+    found: dict[str, dict[tuple[int, int], str]] = {}
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        if "xl/workbook.xml" not in names:
+            return found
+        rels = {}
+        if "xl/_rels/workbook.xml.rels" in names:
+            for tag in _REL_TAG.findall(zf.read("xl/_rels/workbook.xml.rels")):
+                a = _attrs(tag)
+                target = a.get(b"Target", b"").decode()
+                rels[a.get(b"Id", b"").decode()] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        for tag in _SHEET_TAG.findall(zf.read("xl/workbook.xml")):
+            a = _attrs(tag)
+            member = rels.get(a.get(b"r:id", b"").decode())
+            if member in names:
+                cells = _errors_in_sheet(zf, member)
+                if cells:
+                    found[html.unescape(a.get(b"name", b"").decode())] = cells
+    return found
+
+
+def _errors_in_sheet(zf: zipfile.ZipFile, member: str) -> dict[tuple[int, int], str]:
+    cells: dict[tuple[int, int], str] = {}
+    tail = b""
+    with zf.open(member) as fh:
+        while block := fh.read(1 << 20):
+            data = tail + block
+            cut = data.rfind(b"<c ")
+            tail, data = (data[cut:], data[:cut]) if cut >= 0 else (b"", data)
+            if b't="e"' in data:
+                _collect_errors(data, cells)
+    if b't="e"' in tail:
+        _collect_errors(tail, cells)
+    return cells
+
+
+def _collect_errors(data: bytes, cells: dict[tuple[int, int], str]) -> None:
+    for attrs, body in _CELL.findall(data):
+        a = _attrs(attrs)
+        ref = _CELL_REF.match(a.get(b"r", b""))
+        value = _VALUE.search(body)
+        if a.get(b"t") != b"e" or ref is None or value is None:
+            continue
+        column = 0
+        for ch in ref.group(1):
+            column = column * 26 + ch - 64
+        cells[(int(ref.group(2)), column - 1)] = html.unescape(value.group(1).decode("utf-8", "replace"))
+
+
 def read_xlsx(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
     check_zip(path, max_unzipped_bytes)
+    errors = error_cells(path)
     from python_calamine import CalamineWorkbook
 
     try:
@@ -324,6 +416,10 @@ def read_xlsx(path: Path, *, max_unzipped_bytes: int) -> ReadResult:
             raise FileRejected(Problem.make("F001_UNREADABLE", detail=f"{name}: {str(exc)[:200]}")) from exc
         first = sheet.start[0] + 1 if sheet.start else 1
         first_col = sheet.start[1] if sheet.start else 0
+        for (row, col), text in errors.get(name, {}).items():
+            r, c = row - first, col - first_col
+            if 0 <= r < len(rows) and 0 <= c < len(rows[r]):
+                rows[r][c] = text
         table, heads = _tables_from_rows(name, rows, first, merged=merged, first_col=first_col)
         seen_sheets.append(name)
         if table is None:
@@ -415,8 +511,6 @@ def _csv_chunks(path: Path, encoding: str, table: Table, header_index: int) -> I
     if frames is not None:
         for frame in frames:
             yield from _clean_chunk(table, frame)
-            if table.total_row is not None:
-                return
         return
     yield from _csv_chunks_pandas(path, encoding, table, header_index)
 
@@ -503,8 +597,6 @@ def _csv_chunks_pandas(path: Path, encoding: str, table: Table, header_index: in
             chunk["_row"] = range(next_row, next_row + len(chunk))
             next_row += len(chunk)
             yield from _clean_chunk(table, chunk)
-            if table.total_row is not None:
-                return
     except UnicodeDecodeError as exc:
         raise FileRejected(Problem.make("F013_BAD_ENCODING")) from exc
     except pd.errors.ParserError:
@@ -525,8 +617,6 @@ def _csv_chunks_slow(
             if len(batch) >= CHUNK_ROWS:
                 yield from _clean_chunk(table, _slow_frame(batch, numbers, names))
                 batch, numbers = [], []
-                if table.total_row is not None:
-                    return
         if batch:
             yield from _clean_chunk(table, _slow_frame(batch, numbers, names))
 
@@ -548,22 +638,23 @@ _SUSPICIOUS_STARTS = ("合", "总", "小", "注", "备", "说", "填", "审", "�
 
 
 def _clean_chunk(table: Table, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
-    """Drop blank rows and notes, stop at the total row. Vectorised: only the rare rows whose
+    """Drop blank rows and notes, set total rows aside. Vectorised: only the rare rows whose
     first cells start like a total or a note are inspected one by one."""
     fields = [c.field.name for c in table.columns]
-    keep = ~(chunk[fields] == "").all(axis=1)
+    filled = (chunk[fields] != "").sum(axis=1)
+    keep = filled > 0
     suspicious = pd.Series(False, index=chunk.index)
     for name in fields[:2]:
         suspicious |= chunk[name].str.lstrip().str.startswith(_SUSPICIOUS_STARTS)
     for idx in chunk.index[suspicious & keep]:
         cells = [chunk.at[idx, f] for f in fields]
         if is_total_row(cells):
-            table.total_row = {f: chunk.at[idx, f] for f in fields}
-            table.total_row["_row"] = int(chunk.at[idx, "_row"])
-            keep &= chunk.index < idx
-            break
-        if is_note_row(cells):
+            _set_aside_total(table, dict(zip(fields, cells, strict=True)), int(chunk.at[idx, "_row"]))
             keep[idx] = False
+        elif is_note_row(cells):
+            keep[idx] = False
+    if table.first_total_row is not None:  # after a total row, sparse rows are notes
+        keep &= ~((chunk["_row"] > table.first_total_row) & (filled < NOTE_AFTER_TOTAL_CELLS)).to_numpy()
     out = chunk[keep] if not keep.all() else chunk
     if len(out):
         yield out

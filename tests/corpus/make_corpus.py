@@ -837,11 +837,6 @@ CASES: list[Case] = [
         2,
         1,
         message_contains=["#DIV/0!"],
-        xfail=(
-            "ingestion/read.py read_xlsx: python-calamine's to_python() turns an error cell into '', so "
-            "#DIV/0! in 参与人数 is quarantined as R001_REQUIRED_MISSING ('required value is empty'), not "
-            "R002_NOT_A_NUMBER naming #DIV/0!"
-        ),
     ),
     loaded(
         at(named("activities_excel_error_optional", "xlsx")),
@@ -851,11 +846,6 @@ CASES: list[Case] = [
         2,
         1,
         message_contains=["#N/A"],
-        xfail=(
-            "ingestion/read.py read_xlsx: python-calamine's to_python() turns an error cell into '', so "
-            "#N/A in the optional 解决问题数 becomes NULL and the row is loaded with no error at all "
-            "(expected: quarantined with R002_NOT_A_NUMBER)"
-        ),
     ),
     loaded(
         at(named("activities_blank_line_ragged", "csv")),
@@ -873,11 +863,6 @@ CASES: list[Case] = [
         [],
         3,
         0,
-        xfail=(
-            "ingestion/read.py _clean_chunk (csv): the first 小计 row is taken as the table's total row and every "
-            "row after it is dropped as notes, so the KRL-LW row on line 5 is neither loaded nor quarantined "
-            "(rows_received 2, not 3) and no warning is raised"
-        ),
     ),
     loaded(
         at(named("activities_subtotals", "xlsx")),
@@ -886,10 +871,6 @@ CASES: list[Case] = [
         [],
         3,
         0,
-        xfail=(
-            "ingestion/read.py _split_body (xlsx, json): the first 小计 row is taken as the table's total row and "
-            "the loop breaks, so the KRL-LW row on row 5 is neither loaded nor quarantined (rows_received 2, not 3)"
-        ),
     ),
     # ---- warnings: the file loads, the warning is stored ----------------------------------
     loaded(
