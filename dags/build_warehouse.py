@@ -19,6 +19,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from ingestion.alerts import on_task_failure  # standard library only: cheap at parse time
+
 RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/submissions")
 MARTS = Asset(name="marts", uri="pairstats://warehouse/marts")
 
@@ -31,7 +33,12 @@ MARTS = Asset(name="marts", uri="pairstats://warehouse/marts")
     max_active_runs=1,
     doc_md=__doc__,
     tags=["pairstats", "dbt", "warehouse"],
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": pendulum.duration(seconds=30)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 1,
+        "retry_delay": pendulum.duration(seconds=30),
+        "on_failure_callback": on_task_failure,  # mail the maintainers (not for a refused file)
+    },
     params={
         "full_refresh": Param(
             False,

@@ -32,6 +32,8 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from ingestion.alerts import on_task_failure  # standard library only: cheap at parse time
+
 RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/submissions")
 
 
@@ -43,7 +45,12 @@ RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/s
     max_active_runs=1,
     doc_md=__doc__,
     tags=["pairstats", "ingest"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=1),
+        "on_failure_callback": on_task_failure,  # mail the maintainers (not for a refused file)
+    },
     params={
         "landing": Param(
             None,

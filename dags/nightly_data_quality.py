@@ -1,20 +1,38 @@
 """
 ### Nightly data quality · 每日数据质量检查
 
-Every night at 02:30 Asia/Shanghai, after the day's submissions: `dbt test` (keys,
-relationships, contracts' expectations, unit tests) and `dbt source freshness` (has every
-raw table received data recently). Either failing turns the run red.
+Every night at 02:30 Asia/Shanghai, judging the day before (the run's data interval):
 
-For now only these two; the full quality suite (GX on the warehouse, completeness per unit
-and period, outliers) and the alert digest are their own issue.
+1. `dbt_test` and `dbt_source_freshness`: every dbt test of the project, and whether every
+   raw table received data recently.
+2. `quality_checks`: the checks run **in the warehouse** — reporting completeness and
+   timeliness per unit and period (`marts.rpt_reporting_completeness`, the schedule is the
+   seed `reporting_schedule`), outliers against each pairing's own history
+   (`marts.rpt_outliers`), 合计-row and row-count reconciliation, refused files, quarantined
+   rows, fact integrity, freshness, quarantine growth — one row per check × unit × period
+   recorded in `audit.dq_results`; then the GX suites of `expectations/nightly/` through
+   GX's SQL engine, which build the **Data Docs** in `$PAIRSTATS_HOME/data_docs/index.html`
+   (or `PAIRSTATS_DATA_DOCS_URL`); then `marts.rpt_data_quality_daily`.
+3. `send_digest`: **one** email to `PAIRSTATS_ALERT_EMAILS` (over `PAIRSTATS_SMTP_URL`; a
+   webhook too if `PAIRSTATS_ALERT_WEBHOOK`), grouped by region: what failed, since when,
+   how many rows, the worst examples, refused files with their reasons, units with
+   quarantined rows, a link to the Data Docs. A problem already reported is "still failing
+   since …", not new. Nothing failing: no mail (unless `PAIRSTATS_ALL_CLEAR`).
 
-Logic: `ingestion/orchestration.py` (`dbt_tests`, `source_freshness`) → `ingestion/dbt.py`.
+Any failed task mails the maintainers (`on_failure_callback`); `pipeline_watchdog` alerts on
+runs past their deadline. The same without Airflow: `pairstats quality`.
+
+Logic: `ingestion/quality.py` (`run_quality`, `send_digest_for`), `ingestion/alerts.py`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pendulum
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+
+from ingestion.alerts import on_task_failure  # standard library only: cheap at parse time
 
 
 @dag(
@@ -25,7 +43,12 @@ from airflow.sdk import CronTriggerTimetable, dag, task
     max_active_runs=1,
     doc_md=__doc__,
     tags=["pairstats", "dbt", "quality"],
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": pendulum.duration(seconds=30)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 1,
+        "retry_delay": pendulum.duration(seconds=30),
+        "on_failure_callback": on_task_failure,  # mail the maintainers
+    },
 )
 def nightly_data_quality() -> None:
     @task
@@ -42,8 +65,29 @@ def nightly_data_quality() -> None:
 
         source_freshness()
 
-    dbt_test()
-    dbt_source_freshness()
+    @task(trigger_rule="all_done")
+    def quality_checks() -> dict[str, Any]:
+        """The checks in the warehouse, recorded per check × unit × period, GX on SQL, Data Docs."""
+        from ingestion.orchestration import quality_as_of
+        from ingestion.quality import run_quality
+
+        context = get_current_context()
+        run = run_quality(as_of=quality_as_of(context), run_id=f"quality-{context['run_id']}", send_digest=False)
+        print(run.summary())
+        return run.summary()
+
+    @task
+    def send_digest(summary: dict[str, Any]) -> dict[str, Any]:
+        """One digest to the maintainers when something fails (or when an all-clear is asked for)."""
+        from ingestion.quality import send_digest_for
+
+        result = send_digest_for(summary["run_id"])
+        print(result)
+        return result
+
+    checks = quality_checks()
+    [dbt_test(), dbt_source_freshness()] >> checks
+    send_digest(checks)
 
 
 nightly_data_quality()

@@ -4,6 +4,7 @@ pairstats ingest [--json] PATH...       load files or folders into the warehouse
 pairstats check [--json] FILE...        every problem a file would meet; writes nothing
 pairstats template OUT.xlsx             the workbook districts fill in [--unit CODE] [--period 2024-06]
 pairstats reprocess [ID...]             run received files again from the archive [--unit] [--period]
+pairstats quality [--as-of DATE]        the nightly checks, Data Docs and the digest, without Airflow
 pairstats demo [--landing DIR]          generate the five regions' submissions and ingest them
 pairstats warehouse url|init|stop       the warehouse in use
 pairstats register import [--full]      (re)load the region register
@@ -360,6 +361,26 @@ def _print_region_totals(conn) -> None:
         print(f"  {unit:<8}{name:<10}{acts:>11}{parts:>13}{float(coll or 0):>16,.2f}{float(vill or 0):>16,.2f}")
 
 
+def cmd_quality(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.quality import parse_as_of, print_summary, run_quality
+
+    with _connect(settings) as conn:
+        init_warehouse(conn)
+    run = run_quality(
+        settings,
+        as_of=parse_as_of(args.as_of),
+        all_clear=True if args.all_clear else None,
+        send_digest=not args.no_send,
+    )
+    if args.json:
+        print(json.dumps(run.summary(), ensure_ascii=False))
+    else:
+        print_summary(run)
+        if run.digest is not None and args.show:
+            print("\n" + run.digest.text)
+    return 1 if run.digest is not None and not run.delivered and not args.no_send and settings.smtp_url else 0
+
+
 def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     from ingestion.orchestration import run_airflow
 
@@ -444,6 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("quality", help="nightly data quality: checks, Data Docs, one digest to the maintainers")
+    p.add_argument("--as-of", help="the day the checks judge (YYYY-MM-DD); default: today in Asia/Shanghai")
+    p.add_argument("--all-clear", action="store_true", help="send the digest even when every check passes")
+    p.add_argument("--no-send", action="store_true", help="run and record the checks; send nothing")
+    p.add_argument("--show", action="store_true", help="print the digest's text")
+    p.add_argument("--json", action="store_true", help="the run's summary as one JSON object")
+    p.set_defaults(func=cmd_quality)
 
     p = sub.add_parser("demo", help="generate the demo submissions and ingest them")
     p.add_argument("--landing", help="folder to write them to (default $PAIRSTATS_LANDING)")

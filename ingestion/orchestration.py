@@ -136,6 +136,7 @@ def airflow_env(
     )
     if settings.warehouse_url:  # unset: tasks start (or find) the same embedded server from PAIRSTATS_HOME
         env["PAIRSTATS_WAREHOUSE_URL"] = settings.warehouse_url
+    env.update(_alert_env(settings))
 
     sync_url = metadata_url(settings, metadata_db)
     api_port = os.environ.get("AIRFLOW__API__PORT") or "8080"
@@ -160,6 +161,26 @@ def airflow_env(
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{api_port}/execution/",
         AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
     )
+    return env
+
+
+def _alert_env(settings: Settings) -> dict[str, str]:
+    """The alert settings for task processes, and Airflow's own SMTP connection derived from them."""
+    from ingestion.alerts import airflow_smtp_connection
+
+    env = {"PAIRSTATS_ALERT_FROM": settings.alert_from, "AIRFLOW__EMAIL__FROM_EMAIL": settings.alert_from}
+    if settings.smtp_url:
+        env["PAIRSTATS_SMTP_URL"] = settings.smtp_url
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = airflow_smtp_connection(settings) or ""
+    if settings.alert_emails:
+        env["PAIRSTATS_ALERT_EMAILS"] = ",".join(settings.alert_emails)
+    if settings.alert_webhook:
+        env["PAIRSTATS_ALERT_WEBHOOK"] = settings.alert_webhook
+    if settings.all_clear:
+        env["PAIRSTATS_ALL_CLEAR"] = "true"
+    if settings.data_docs_url:
+        env["PAIRSTATS_DATA_DOCS_URL"] = settings.data_docs_url
+    env["PAIRSTATS_RUN_DEADLINES"] = ",".join(f"{k}={v}" for k, v in settings.run_deadlines.items())
     return env
 
 
@@ -611,6 +632,17 @@ def build_warehouse(
     settings = settings or Settings.from_env()
     if not dbt.build(settings, full_refresh=full_refresh, select=list(select) if select else None):
         raise RuntimeError("dbt build failed: see the dbt output above")
+
+
+def quality_as_of(context: Mapping[str, Any]) -> Any:
+    """The day a nightly run judges: the end of its data interval in Asia/Shanghai (the night's
+    date), not the clock; a manual run without an interval judges today."""
+    import pendulum
+
+    end = context.get("data_interval_end") or context.get("logical_date")
+    if end is None:
+        return pendulum.now(TIMEZONE).date()
+    return pendulum.instance(end).in_timezone(TIMEZONE).date()
 
 
 DBT_TEST_SELECTORS = ("resource_type:test", "resource_type:unit_test")

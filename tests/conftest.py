@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -82,3 +83,52 @@ def db(db_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "home"), "PAIRSTATS_WAREHOUSE_URL": db_url})
+
+
+# --------------------------------------------------------------------------- a real SMTP server
+
+
+class Mailbox:
+    """What an aiosmtpd server received: (envelope sender, recipients, parsed message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], Any]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        from email import message_from_bytes, policy
+
+        raw = envelope.original_content or envelope.content
+        message = message_from_bytes(raw, policy=policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def bodies(self) -> list[str]:
+        return [m.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n") for _, _, m in self.messages]
+
+    def subjects(self) -> list[str]:
+        return [str(m["Subject"]) for _, _, m in self.messages]
+
+
+def _controller_class():
+    from aiosmtpd.controller import Controller
+
+    class FreePortController(Controller):
+        """aiosmtpd's Controller on a port the OS picks (port 0 fails its start-up self-test)."""
+
+        def _trigger_server(self):
+            self.port = self.server.sockets[0].getsockname()[1]
+            super()._trigger_server()
+
+    return FreePortController
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, Mailbox]]:
+    """A real SMTP server on 127.0.0.1 for one test: (PAIRSTATS_SMTP_URL, mailbox)."""
+    mailbox = Mailbox()
+    controller = _controller_class()(mailbox, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{controller.port}", mailbox
+    finally:
+        controller.stop()

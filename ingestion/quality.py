@@ -1,0 +1,603 @@
+"""Nightly data quality: the checks, their results, GX Data Docs, and one digest to the maintainers.
+
+``run_quality()`` is what the DAG ``nightly_data_quality`` and ``pairstats quality`` both run:
+
+1. **The checks run in the warehouse**: ``dbt build`` of the quality models (and what they
+   read) with ``quality_as_of`` = the night's date — ``rpt_reporting_completeness``,
+   ``rpt_outliers`` and ``int_quality_checks``, one row per check × reporting unit × period
+   (dbt_project/models/*/quality/). Nothing is pulled into pandas.
+2. **Results kept**: ``insert into audit.dq_results … select … from int_quality_checks`` (in
+   the server), tagged with the run; ``audit.dq_runs`` holds the run.
+3. **GX on the warehouse**: the suites of ``expectations/nightly/`` run through GX's SQL
+   execution engine against the warehouse — one suite per check over its rows of
+   ``int_quality_checks`` (a failing unit × period is an unexpected value GX lists), and
+   direct expectations on the facts and the audit (recorded as checks of their own) — in one
+   Checkpoint whose ``UpdateDataDocsAction`` builds the HTML Data Docs into
+   ``$PAIRSTATS_HOME/data_docs``, keeping earlier nights (results store on disk).
+4. ``rpt_data_quality_daily`` (share of checks passing per region per night) is rebuilt.
+5. **One digest**: every failing check × unit × period of this run, grouped by region, each
+   either *new* or *still failing since* the first night of its current streak — "still
+   failing" once a digest that listed it was sent (``audit.alerts``). No failure, no mail,
+   unless ``all_clear``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingestion.alerts import Message, send
+from ingestion.config import CHECKOUT, Settings
+
+log = logging.getLogger(__name__)
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+NIGHTLY_SUITES = CHECKOUT / "expectations" / "nightly"
+CHECKS_RELATION = "intermediate.int_quality_checks"
+QUALITY_MODELS = ("+int_quality_checks", "+rpt_reporting_completeness", "+rpt_outliers")
+DAILY_MART = "rpt_data_quality_daily"
+EXAMPLES_SHOWN = 3
+
+
+def today_in_shanghai() -> dt.date:
+    return dt.datetime.now(SHANGHAI).date()
+
+
+@dataclass
+class Finding:
+    """One failing (or approximate) check × unit × period of a run, as the digest shows it."""
+
+    check_name: str
+    severity: str
+    outcome: str  # fail | approximate
+    reporting_unit_code: str | None
+    period_code: str | None
+    unit_name: str | None
+    region_code: str | None
+    region_name: str | None
+    failing_rows: int
+    observed_value: float | None
+    detail_zh: str | None
+    detail_en: str | None
+    examples: list[dict[str, Any]]
+    failing_since: dt.datetime  # first run of the current streak
+    is_new: bool  # not listed by a digest sent during this streak
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        return (self.check_name, self.reporting_unit_code, self.period_code)
+
+
+@dataclass
+class QualityRun:
+    run_id: str
+    as_of: dt.date
+    checks: int = 0
+    failed: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    data_docs: str | None = None
+    digest: Message | None = None
+    delivered: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.outcome == "fail"]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "checks": self.checks,
+            "failed": self.failed,
+            "new": sum(f.is_new for f in self.failures),
+            "still_failing": sum(not f.is_new for f in self.failures),
+            "approximate": sum(f.outcome == "approximate" for f in self.findings),
+            "data_docs": self.data_docs,
+            "digest": self.digest.subject if self.digest else None,
+            "delivered": self.delivered,
+        }
+
+
+# --------------------------------------------------------------------------- suites
+
+
+def load_suite_files(folder: Path = NIGHTLY_SUITES) -> dict[str, dict[str, Any]]:
+    """The nightly suites as committed: suite name -> its JSON document."""
+    suites = {}
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        asset = (data.get("meta") or {}).get("asset") or {}
+        if not (asset.get("query") or asset.get("table")):
+            raise RuntimeError(f"nightly suite {path} names no asset (meta.asset.query or meta.asset.table)")
+        suites[data["name"]] = data
+    return suites
+
+
+def check_labels(folder: Path = NIGHTLY_SUITES) -> dict[str, tuple[str, str]]:
+    """check_name -> (zh, en) label, from the suites' meta (one place for the names)."""
+    labels = {}
+    for data in load_suite_files(folder).values():
+        meta = data.get("meta") or {}
+        if meta.get("check_name"):
+            labels[meta["check_name"]] = (meta["label_zh"], meta["label_en"])
+    return labels
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run_quality(
+    settings: Settings | None = None,
+    *,
+    as_of: dt.date | None = None,
+    run_id: str | None = None,
+    all_clear: bool | None = None,
+    send_digest: bool = True,
+    build: bool = True,
+) -> QualityRun:
+    """The nightly checks, their record, Data Docs and the digest (see the module's doc)."""
+    from ingestion import dbt
+    from ingestion.warehouse import apply_schema, connect, warehouse_url
+
+    settings = settings or Settings.from_env()
+    as_of = as_of or today_in_shanghai()
+    run = QualityRun(run_id=run_id or f"quality-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}", as_of=as_of)
+    url = warehouse_url(settings)
+    with connect(url) as conn:
+        apply_schema(conn)
+        conn.execute("insert into audit.dq_runs (run_id, as_of) values (%s, %s)", (run.run_id, as_of))
+        conn.commit()
+    try:
+        variables = json.dumps({"quality_as_of": as_of.isoformat()})
+        if build and not dbt.run_dbt(
+            ["build", "--select", *QUALITY_MODELS, "--vars", variables], url, settings=settings
+        ):
+            raise RuntimeError("dbt build of the quality models failed: see the dbt output above")
+        with connect(url) as conn:
+            record_checks(conn, run.run_id)
+        run.data_docs = validate_with_gx(settings, run.run_id, url)
+        if build and not dbt.run_dbt(["build", "--select", DAILY_MART, "--vars", variables], url, settings=settings):
+            raise RuntimeError(f"dbt build of {DAILY_MART} failed: see the dbt output above")
+        with connect(url) as conn:
+            run.checks, run.failed = conn.execute(
+                "select count(*), count(*) filter (where outcome = 'fail') from audit.dq_results where run_id = %s",
+                (run.run_id,),
+            ).fetchone()
+            conn.execute(
+                """update audit.dq_runs set finished_at = now(), status = 'done', checks = %s, failed = %s,
+                   data_docs = %s where run_id = %s""",
+                (run.checks, run.failed, run.data_docs, run.run_id),
+            )
+            conn.commit()
+            run.findings = findings(conn, run.run_id)
+            if send_digest:
+                _digest(conn, run, settings, all_clear)
+    except Exception:
+        with connect(url) as conn:
+            conn.execute(
+                "update audit.dq_runs set finished_at = now(), status = 'failed' where run_id = %s", (run.run_id,)
+            )
+            conn.commit()
+        raise
+    return run
+
+
+def _digest(conn: Any, run: QualityRun, settings: Settings, all_clear: bool | None) -> None:
+    wanted = settings.all_clear if all_clear is None else all_clear
+    if run.failures or wanted:
+        run.digest = compose_digest(run, settings)
+        run.delivered = send(settings, run.digest, conn)
+
+
+def load_run(conn: Any, run_id: str) -> QualityRun:
+    """A finished run as recorded, with its findings."""
+    row = conn.execute(
+        "select as_of, checks, failed, data_docs, status from audit.dq_runs where run_id = %s", (run_id,)
+    ).fetchone()
+    if row is None or row[4] != "done":
+        raise LookupError(f"no finished quality run {run_id!r} in audit.dq_runs")
+    run = QualityRun(run_id=run_id, as_of=row[0], checks=row[1], failed=row[2], data_docs=row[3])
+    run.findings = findings(conn, run_id)
+    return run
+
+
+def send_digest_for(run_id: str, settings: Settings | None = None, *, all_clear: bool | None = None) -> dict[str, Any]:
+    """The digest of a recorded run (the DAG's ``send_digest`` task). Sending it twice is
+    harmless to the record: a second digest of the same run would list its findings as new
+    again, so a run whose digest was sent is not sent again."""
+    from ingestion.warehouse import connect, warehouse_url
+
+    settings = settings or Settings.from_env()
+    with connect(warehouse_url(settings)) as conn:
+        sent = conn.execute(
+            "select 1 from audit.alerts where kind = 'digest' and run_id = %s and status = 'sent'", (run_id,)
+        ).fetchone()
+        run = load_run(conn, run_id)
+        if not sent:
+            _digest(conn, run, settings, all_clear)
+    return run.summary() | {"already_sent": bool(sent)}
+
+
+def record_checks(conn: Any, run_id: str) -> int:
+    """Copy the night's check rows into ``audit.dq_results`` (in the server). Returns the row count."""
+    cur = conn.execute(
+        f"""insert into audit.dq_results
+                (run_id, check_name, severity, reporting_unit_code, period_code, outcome, observed_value,
+                 failing_rows, detail_zh, detail_en, examples)
+            select %s, check_name, severity, reporting_unit_code, period_code, outcome, observed_value,
+                   coalesce(failing_rows, 0), detail_zh, detail_en, coalesce(examples, '[]'::jsonb)
+            from {CHECKS_RELATION}""",
+        (run_id,),
+    )
+    conn.commit()
+    return cur.rowcount
+
+
+# --------------------------------------------------------------------------- GX
+
+
+def _sqlalchemy_url(libpq: str) -> str:
+    return "postgresql+psycopg2" + libpq[libpq.index(":") :]
+
+
+def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = NIGHTLY_SUITES) -> str:
+    """Run the nightly suites with GX's SQL engine on the warehouse, in one Checkpoint that
+    updates the Data Docs; record the direct warehouse expectations as checks. Returns the
+    Data Docs index (a path or the configured URL)."""
+    from ingestion.validate import _quiet_gx
+
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    settings.data_docs.mkdir(parents=True, exist_ok=True)
+    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    stores = dict(defaults.stores)
+    # results on disk: the Data Docs keep every night, not only this process's run
+    stores[defaults.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(settings.home / "gx" / "validations"),
+        },
+    }
+    site = {
+        "class_name": "SiteBuilder",
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.data_docs)},
+    }
+    config = DataContextConfig(
+        stores=stores,
+        expectations_store_name=defaults.expectations_store_name,
+        validation_results_store_name=defaults.validation_results_store_name,
+        checkpoint_store_name=defaults.checkpoint_store_name,
+        data_docs_sites={"pairstats": site},
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    source = context.data_sources.add_postgres("warehouse", connection_string=_sqlalchemy_url(url))
+    definitions = []
+    suites = load_suite_files(folder)
+    for name, data in suites.items():
+        asset_spec = data["meta"]["asset"]
+        short = name.removeprefix("pairstats_nightly_")
+        if asset_spec.get("query"):
+            asset = source.add_query_asset(short, query=asset_spec["query"])
+        else:
+            schema, _, table = asset_spec["table"].rpartition(".")
+            asset = source.add_table_asset(short, table_name=table, schema_name=schema or None)
+        batch = asset.add_batch_definition_whole_table("whole")
+        suite = context.suites.add(gx.ExpectationSuite(**{k: v for k, v in data.items() if k != "id"}))
+        if len(suite.expectations) != len(data["expectations"]):
+            raise RuntimeError(f"nightly suite {name}: an expectation did not load; check its JSON")
+        definitions.append(
+            context.validation_definitions.add(gx.ValidationDefinition(name=short, data=batch, suite=suite))
+        )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="nightly_data_quality",
+            validation_definitions=definitions,
+            actions=[UpdateDataDocsAction(name="data_docs", site_names=["pairstats"])],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+        )
+    )
+    result = checkpoint.run(run_id=_gx_run_id(run_id))
+    rows = []
+    for validation in result.run_results.values():
+        suite_meta = suites[validation.suite_name]["meta"]
+        if suite_meta.get("results") != "gx":
+            continue  # a check of int_quality_checks: already recorded row by row
+        for res in validation.results:
+            _raise_if_gx_failed(res)
+            rows.append(_gx_check_row(validation.suite_name, suite_meta, res))
+    if rows:
+        from ingestion.warehouse import connect
+
+        with connect(url) as conn:
+            for row in rows:
+                conn.execute(
+                    """insert into audit.dq_results (run_id, check_name, severity, outcome, observed_value,
+                           failing_rows, detail_zh, detail_en, examples)
+                       values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (run_id, *row),
+                )
+            conn.commit()
+    return settings.data_docs_index
+
+
+def _gx_run_id(run_id: str) -> Any:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC))
+
+
+def _raise_if_gx_failed(res: Any) -> None:
+    """GX reports an exception inside an expectation as a failed result: it must fail loudly."""
+    info = res.exception_info or {}
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in entries:
+        if entry.get("raised_exception"):
+            raise RuntimeError(f"GX expectation {res.expectation_config.type} raised: {entry.get('exception_message')}")
+
+
+def _gx_check_row(suite_name: str, suite_meta: dict[str, Any], res: Any) -> tuple:
+    from psycopg.types.json import Jsonb
+
+    config = res.expectation_config
+    meta = config.meta or {}
+    columns = "/".join(str(config.kwargs[k]) for k in ("column", "column_A", "column_B") if k in config.kwargs)
+    check = f"gx:{suite_name.removeprefix('pairstats_nightly_')}.{config.type.removeprefix('expect_')}"
+    if columns:
+        check += f"({columns})"
+    result = res.result or {}
+    unexpected = int(result.get("unexpected_count") or 0)
+    examples = [{"value": v} for v in (result.get("partial_unexpected_list") or [])[:5]]
+    label_zh = meta.get("label_zh") or config.description
+    label_en = meta.get("label_en") or config.description
+    detail_zh = f"{label_zh}：{'通过' if res.success else f'{unexpected} 行不符'}"
+    detail_en = f"{label_en}: {'passed' if res.success else f'{unexpected} rows do not'}"
+    severity = meta.get("severity") or suite_meta.get("severity") or "error"
+    return (check, severity, "pass" if res.success else "fail", unexpected, unexpected, detail_zh, detail_en,
+            Jsonb(examples))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- findings
+
+
+_FINDINGS_SQL = """
+with runs as (  -- this run and the finished ones before it, newest first
+    select run_id, started_at, row_number() over (order by started_at desc, run_id desc) as recency
+    from audit.dq_runs
+    where status = 'done' or run_id = %(run_id)s
+),
+this_run as (
+    select * from audit.dq_results where run_id = %(run_id)s and outcome in ('fail', 'approximate')
+),
+past as (  -- for every finding and every run: had it the same outcome then?
+    select t.id as result_id, runs.recency, runs.started_at, exists (
+        select 1 from audit.dq_results h
+        where h.run_id = runs.run_id and h.outcome = t.outcome and h.check_name = t.check_name
+          and h.reporting_unit_code is not distinct from t.reporting_unit_code
+          and h.period_code is not distinct from t.period_code
+    ) as same
+    from this_run t cross join runs
+),
+streaks as (  -- the newest run where the streak broke (passed, or was not checked)
+    select result_id, coalesce(min(recency) filter (where not same), max(recency) + 1) as broken_at
+    from past group by result_id
+)
+select t.check_name, t.severity, t.outcome, t.reporting_unit_code, t.period_code,
+       unit.name, region.code, region.name, t.failing_rows, t.observed_value, t.detail_zh, t.detail_en, t.examples,
+       (select min(p.started_at) from past p where p.result_id = t.id and p.recency < s.broken_at) as since,
+       not exists (  -- no digest sent during the streak (before tonight) listed it
+           select 1 from audit.alerts a join runs on runs.run_id = a.run_id
+           where a.kind = 'digest' and a.status = 'sent' and runs.recency between 2 and s.broken_at - 1
+       ) as is_new
+from this_run t
+join streaks s on s.result_id = t.id
+left join lateral (
+    select name, parent_code from ref.regions where code = t.reporting_unit_code order by tree limit 1
+) unit on true
+left join lateral (
+    select code, name from ref.regions where code = unit.parent_code order by tree limit 1
+) region on true
+order by region.code nulls last, t.reporting_unit_code nulls last, t.period_code, t.check_name
+"""
+
+
+def findings(conn: Any, run_id: str) -> list[Finding]:
+    """The run's failing and approximate results, each with the first night of its current streak
+    and whether a sent digest already listed it during that streak."""
+    rows = conn.execute(_FINDINGS_SQL, {"run_id": run_id}).fetchall()
+    return [
+        Finding(
+            check_name=r[0],
+            severity=r[1],
+            outcome=r[2],
+            reporting_unit_code=r[3],
+            period_code=r[4],
+            unit_name=r[5],
+            region_code=r[6],
+            region_name=r[7],
+            failing_rows=int(r[8] or 0),
+            observed_value=float(r[9]) if r[9] is not None else None,
+            detail_zh=r[10],
+            detail_en=r[11],
+            examples=list(r[12] or []),
+            failing_since=r[13],
+            is_new=bool(r[14]),
+        )
+        for r in rows
+    ]
+
+
+# --------------------------------------------------------------------------- digest
+
+
+def _region_title(f: Finding) -> str:
+    if f.reporting_unit_code is None:
+        return "全部数据 / whole warehouse"
+    if f.region_name:
+        return f"{f.region_name}（{f.region_code}）"
+    return "其他 / other"
+
+
+def _unit_title(f: Finding) -> str:
+    if f.reporting_unit_code is None:
+        return ""
+    name = f.unit_name or "?"
+    return f"{name}（{f.reporting_unit_code}）" + (f" {f.period_code}" if f.period_code else "")
+
+
+def _since(f: Finding) -> str:
+    day = f.failing_since.astimezone(SHANGHAI).date().isoformat() if f.failing_since else "?"
+    if f.is_new:
+        return "新问题 / new" if f.failing_since is None or day == "?" else f"新问题 / new (自 / since {day})"
+    return f"持续未解决，自 {day} 起 / still failing since {day}"
+
+
+def _example_text(example: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in example.items() if v not in (None, ""))
+
+
+def compose_digest(run: QualityRun, settings: Settings) -> Message:
+    """The one message of the night: by region, what failed, since when, how many rows, the worst
+    examples — refused files with their reasons, units with quarantined rows among them."""
+    labels = check_labels()
+    failures = run.failures
+    approximate = [f for f in run.findings if f.outcome == "approximate"]
+    new = sum(f.is_new for f in failures)
+    still = len(failures) - new
+    day = run.as_of.isoformat()
+    if failures:
+        subject = (
+            f"[pairstats] 数据质量日报 {day}：新问题 {new} 项，持续 {still} 项 / "
+            f"data quality digest {day}: {new} new, {still} still failing"
+        )
+    else:
+        subject = f"[pairstats] 数据质量日报 {day}：全部通过 / data quality digest {day}: all checks pass"
+
+    def label(name: str) -> str:
+        zh, en = labels.get(name.split(":", 1)[0] if not name.startswith("gx:") else name, (name, name))
+        return f"{zh} / {en}" if zh != en else name
+
+    groups: dict[str, list[Finding]] = {}
+    for f in failures:
+        groups.setdefault(_region_title(f), []).append(f)
+    text: list[str] = [
+        f"数据质量日报（{day}，运行 {run.run_id}）/ Data quality digest ({day}, run {run.run_id})",
+        f"检查 {run.checks} 项，未通过 {run.failed} 项：新问题 {new}，持续 {still}。/ "
+        f"{run.checks} checks, {run.failed} failing: {new} new, {still} still failing.",
+        f"Data Docs: {run.data_docs}",
+        "",
+    ]
+    body: list[str] = [
+        f"<h2>数据质量日报 {html.escape(day)} / Data quality digest</h2>",
+        f"<p>检查 {run.checks} 项，未通过 {run.failed} 项：新问题 {new}，持续 {still}。<br>"
+        f"{run.checks} checks, {run.failed} failing: {new} new, {still} still failing.</p>",
+        f'<p><a href="{html.escape(run.data_docs or "")}">Data Docs</a> · run {html.escape(run.run_id)}</p>',
+    ]
+    for title, items in groups.items():
+        text.append(f"## {title}")
+        body.append(f"<h3>{html.escape(title)}</h3><ul>")
+        for f in items:
+            head = f"[{_since(f)}] {label(f.check_name)} — {_unit_title(f)}".rstrip(" —")
+            rows = f"，{f.failing_rows} 行 / {f.failing_rows} rows" if f.failing_rows else ""
+            text.append(f"- {head}{rows}")
+            text.append(f"    {f.detail_zh or ''} / {f.detail_en or ''}")
+            body.append(
+                f"<li><b>{html.escape(head)}</b>{html.escape(rows)}<br>{html.escape(f.detail_zh or '')}"
+                f"<br>{html.escape(f.detail_en or '')}"
+            )
+            shown = f.examples[:EXAMPLES_SHOWN]
+            if shown:
+                body.append("<ul>")
+                for example in shown:
+                    text.append(f"      · {_example_text(example)}")
+                    body.append(f"<li>{html.escape(_example_text(example))}</li>")
+                body.append("</ul>")
+            body.append("</li>")
+        text.append("")
+        body.append("</ul>")
+    if approximate:
+        text.append("## 约数（不作为错误）/ approximate figures (reported, not errors)")
+        body.append("<h3>约数（不作为错误）/ approximate figures (reported, not errors)</h3><ul>")
+        for f in approximate:
+            line = f"{label(f.check_name)} — {_unit_title(f)}: {f.detail_zh or ''} / {f.detail_en or ''}"
+            text.append(f"- {line}")
+            body.append(f"<li>{html.escape(line)}</li>")
+        body.append("</ul>")
+        text.append("")
+    if not failures:
+        text.append("全部检查通过。/ Every check passed.")
+        body.append("<p>全部检查通过。/ Every check passed.</p>")
+    payload = {"run": run.summary(), "findings": [_finding_json(f) for f in run.findings]}
+    return Message(
+        kind="digest",
+        subject=subject,
+        text="\n".join(text) + "\n",
+        html="\n".join(body),
+        run_id=run.run_id,
+        alert_key=f"digest/{day}",
+        new_problems=new,
+        open_problems=len(failures),
+        payload=payload,
+    )
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "check": f.check_name,
+        "outcome": f.outcome,
+        "severity": f.severity,
+        "unit": f.reporting_unit_code,
+        "period": f.period_code,
+        "region": f.region_code,
+        "rows": f.failing_rows,
+        "detail_zh": f.detail_zh,
+        "detail_en": f.detail_en,
+        "since": f.failing_since.isoformat() if f.failing_since else None,
+        "new": f.is_new,
+        "examples": f.examples[:EXAMPLES_SHOWN],
+    }
+
+
+def print_summary(run: QualityRun, stream: Any = None) -> None:
+    import sys
+
+    stream = stream or sys.stdout
+    s = run.summary()
+    print(
+        f"quality run {s['run_id']} (as of {s['as_of']}): {s['checks']} checks, {s['failed']} failing "
+        f"({s['new']} new, {s['still_failing']} still failing), {s['approximate']} approximate",
+        file=stream,
+    )
+    for f in run.failures:
+        print(f"  ✘ {f.check_name} {_unit_title(f) or '(warehouse)'}: {f.detail_en or ''} [{_since(f)}]", file=stream)
+    print(f"  Data Docs: {s['data_docs']}", file=stream)
+    if run.digest is None:
+        print("  no digest: every check passed (--all-clear sends one anyway)", file=stream)
+    elif run.delivered:
+        print(f"  digest sent ({', '.join(run.delivered)}): {run.digest.subject}", file=stream)
+    else:
+        print(f"  digest NOT delivered (see audit.alerts): {run.digest.subject}", file=stream)
+
+
+def parse_as_of(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+__all__: Sequence[str] = ("run_quality", "QualityRun", "Finding", "compose_digest", "findings", "record_checks")
