@@ -648,6 +648,16 @@ def _write_submission(landing: Path, sub: Submission) -> list[ExpectedFile]:
     return [_expected(path, sub, list(sub.rows))]
 
 
+OUTLIER_UNIT = "370213"
+
+
+def _plant_outlier(sub: Submission) -> None:
+    """Two zeros too many: the first pairing's villagers' income in the last month is 100 times
+    what it is otherwise. A valid row (it lands); the nightly outlier check must flag it."""
+    row = sub.rows["income_effects"][0]
+    row["villager_income_increase_yuan"] = row["villager_income_increase_yuan"] * 100
+
+
 def _region_submissions(
     region: Region, seed: int, months: Sequence[str], per_pairing: tuple[int, int]
 ) -> list[Submission]:
@@ -687,8 +697,9 @@ def generate_demo(
 
     The first month carries each unit's pairings; every month has activities and income
     effects; projects appear in the months they are reported (again, with a new status).
-    With ``defects``, 库尔勒市's third month holds five bad activity rows (one problem each)
-    and ``landing/999999/`` one file from an unknown unit.
+    With ``defects``, 库尔勒市's third month holds five bad activity rows (one problem each),
+    ``landing/999999/`` one file from an unknown unit, and 李沧区's last month an outlier (a
+    villagers' income 100 times the pairing's usual, which lands: the nightly checks flag it).
     """
     landing = Path(landing)
     months = list(months)
@@ -700,6 +711,8 @@ def generate_demo(
         if defects and region is REGIONS[0]:
             target = subs[min(2, len(subs) - 1)]
             _add_defects(random.Random(f"{seed}:defects"), target, region.pairings)
+        if defects and region.unit_code == OUTLIER_UNIT and len(subs) > 1:
+            _plant_outlier(subs[-1])
         for sub in subs:
             files.extend(_write_submission(landing, sub))
             by_month[(sub.unit, sub.period)] = _as_floats(_month_totals(sub))
