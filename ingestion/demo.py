@@ -292,7 +292,9 @@ def _title(rng: random.Random, activity_type: str, pairing: Pairing, period: str
 def _activity(rng: random.Random, pairing: Pairing, period: str) -> dict[str, Any]:
     types = list(_TYPE_WEIGHTS)
     activity_type = rng.choices(types, weights=[_TYPE_WEIGHTS[t] for t in types])[0]
-    participants = rng.randint(10, 120)
+    # each pairing's activities have their own typical size, ±25 %
+    typical = random.Random(f"{pairing.code}:size").randint(25, 90)
+    participants = min(120, max(10, round(typical * rng.uniform(0.75, 1.25))))
     party = rng.randint(participants // 5, participants)
     return {
         "activity_date": _random_day(rng, period),
@@ -391,12 +393,20 @@ def _projects(rng: random.Random, region: Region, months: Sequence[str]) -> dict
 
 
 def _income_effect(rng: random.Random, pairing: Pairing) -> dict[str, Any]:
-    tonnes = Decimal(rng.randint(100, 30000)) * CENT
-    price = rng.randint(2_000, 12_000)  # yuan per tonne
+    """One month of a pairing's income effects: each pairing has its own level (a village's
+    income does not jump across the whole range from month to month), varied by ±20 %."""
+    level = random.Random(f"{pairing.code}:level")
+
+    def around(low: int, high: int) -> Decimal:
+        base = level.randint(low * 5 // 4, high * 4 // 5)
+        return (Decimal(base) * Decimal(rng.randint(80, 120)) / 100).quantize(Decimal(1))
+
+    tonnes = (around(100, 30000) * CENT).quantize(CENT)
+    price = level.randint(2_000, 12_000)  # yuan per tonne, the pairing's produce
     return {
         "pairing_code": pairing.code,
-        "collective_income_increase_yuan": _money(rng, 10_000, 300_000, 0),
-        "villager_income_increase_yuan": _money(rng, 20_000, 800_000, 0),
+        "collective_income_increase_yuan": around(10_000, 300_000),
+        "villager_income_increase_yuan": around(20_000, 800_000),
         "produce_sold_tonnes": tonnes,
         "produce_sales_yuan": (tonnes * price).quantize(CENT),
         "jobs_created": rng.randint(0, 30),
@@ -690,7 +700,7 @@ def generate_demo(
     *,
     seed: int = 20250101,
     months: Sequence[str] = DEFAULT_MONTHS,
-    activities_per_pairing: tuple[int, int] = (2, 6),
+    activities_per_pairing: tuple[int, int] = (3, 5),
     defects: bool = True,
 ) -> DemoResult:
     """Write the five regions' submissions under ``landing/<unit>/`` and say what should land.

@@ -15,6 +15,8 @@
    Checkpoint whose ``UpdateDataDocsAction`` builds the HTML Data Docs into
    ``$PAIRSTATS_HOME/data_docs``, keeping earlier nights (results store on disk).
 4. ``rpt_data_quality_daily`` (share of checks passing per region per night) is rebuilt.
+   Models are built without their dbt tests: the checks must run even when a test fails
+   (the DAG's ``dbt_test`` task runs the tests and alerts on its own).
 5. **One digest**: every failing check × unit × period of this run, grouped by region, each
    either *new* or *still failing since* the first night of its current streak — "still
    failing" once a digest that listed it was sent (``audit.alerts``). No failure, no mail,
@@ -42,7 +44,10 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NIGHTLY_SUITES = CHECKOUT / "expectations" / "nightly"
 CHECKS_RELATION = "intermediate.int_quality_checks"
 QUALITY_MODELS = ("+int_quality_checks", "+rpt_reporting_completeness", "+rpt_outliers")
-DAILY_MART = "rpt_data_quality_daily"
+DAILY_MODELS = ("stg_audit__dq_results", "rpt_data_quality_daily")  # read audit.dq_results: after recording
+# The checks must run even when a dbt test fails (they exist to report bad data): the models
+# (and the seeds: the schedule) are built without their tests, which the DAG's dbt_test runs.
+WITHOUT_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test")
 EXAMPLES_SHOWN = 3
 
 
@@ -67,7 +72,7 @@ class Finding:
     detail_zh: str | None
     detail_en: str | None
     examples: list[dict[str, Any]]
-    failing_since: dt.datetime  # first run of the current streak
+    failing_since: dt.date  # the night (as_of) of the first run of the current streak
     is_new: bool  # not listed by a digest sent during this streak
 
     @property
@@ -155,16 +160,16 @@ def run_quality(
         conn.execute("insert into audit.dq_runs (run_id, as_of) values (%s, %s)", (run.run_id, as_of))
         conn.commit()
     try:
-        variables = json.dumps({"quality_as_of": as_of.isoformat()})
-        if build and not dbt.run_dbt(
-            ["build", "--select", *QUALITY_MODELS, "--vars", variables], url, settings=settings
-        ):
+        variables = ["--vars", json.dumps({"quality_as_of": as_of.isoformat()})]
+        checks = ["build", "--select", *QUALITY_MODELS, *WITHOUT_TESTS, *variables]
+        if build and not dbt.run_dbt(checks, url, settings=settings):
             raise RuntimeError("dbt build of the quality models failed: see the dbt output above")
         with connect(url) as conn:
             record_checks(conn, run.run_id)
         run.data_docs = validate_with_gx(settings, run.run_id, url)
-        if build and not dbt.run_dbt(["build", "--select", DAILY_MART, "--vars", variables], url, settings=settings):
-            raise RuntimeError(f"dbt build of {DAILY_MART} failed: see the dbt output above")
+        daily = ["build", "--select", *DAILY_MODELS, *WITHOUT_TESTS, *variables]
+        if build and not dbt.run_dbt(daily, url, settings=settings):
+            raise RuntimeError("dbt build of rpt_data_quality_daily failed: see the dbt output above")
         with connect(url) as conn:
             run.checks, run.failed = conn.execute(
                 "select count(*), count(*) filter (where outcome = 'fail') from audit.dq_results where run_id = %s",
@@ -379,7 +384,7 @@ def _gx_check_row(suite_name: str, suite_meta: dict[str, Any], res: Any) -> tupl
 
 _FINDINGS_SQL = """
 with runs as (  -- this run and the finished ones before it, newest first
-    select run_id, started_at, row_number() over (order by started_at desc, run_id desc) as recency
+    select run_id, started_at, as_of, row_number() over (order by started_at desc, run_id desc) as recency
     from audit.dq_runs
     where status = 'done' or run_id = %(run_id)s
 ),
@@ -387,7 +392,7 @@ this_run as (
     select * from audit.dq_results where run_id = %(run_id)s and outcome in ('fail', 'approximate')
 ),
 past as (  -- for every finding and every run: had it the same outcome then?
-    select t.id as result_id, runs.recency, runs.started_at, exists (
+    select t.id as result_id, runs.recency, runs.as_of, exists (
         select 1 from audit.dq_results h
         where h.run_id = runs.run_id and h.outcome = t.outcome and h.check_name = t.check_name
           and h.reporting_unit_code is not distinct from t.reporting_unit_code
@@ -401,7 +406,7 @@ streaks as (  -- the newest run where the streak broke (passed, or was not check
 )
 select t.check_name, t.severity, t.outcome, t.reporting_unit_code, t.period_code,
        unit.name, region.code, region.name, t.failing_rows, t.observed_value, t.detail_zh, t.detail_en, t.examples,
-       (select min(p.started_at) from past p where p.result_id = t.id and p.recency < s.broken_at) as since,
+       (select p.as_of from past p where p.result_id = t.id and p.recency = s.broken_at - 1) as since,
        not exists (  -- no digest sent during the streak (before tonight) listed it
            select 1 from audit.alerts a join runs on runs.run_id = a.run_id
            where a.kind = 'digest' and a.status = 'sent' and runs.recency between 2 and s.broken_at - 1
@@ -458,14 +463,16 @@ def _region_title(f: Finding) -> str:
 def _unit_title(f: Finding) -> str:
     if f.reporting_unit_code is None:
         return ""
-    name = f.unit_name or "?"
+    name = f.unit_name or "未知单位 / unknown unit"
     return f"{name}（{f.reporting_unit_code}）" + (f" {f.period_code}" if f.period_code else "")
 
 
-def _since(f: Finding) -> str:
-    day = f.failing_since.astimezone(SHANGHAI).date().isoformat() if f.failing_since else "?"
+def _since(f: Finding, as_of: dt.date | None = None) -> str:
+    day = f.failing_since.isoformat() if f.failing_since else "?"
     if f.is_new:
-        return "新问题 / new" if f.failing_since is None or day == "?" else f"新问题 / new (自 / since {day})"
+        # failing before tonight but never mailed (no digest was sent then): say since when
+        earlier = f.failing_since is not None and as_of is not None and f.failing_since < as_of
+        return f"新问题，自 {day} 起 / new, failing since {day}" if earlier else "新问题 / new"
     return f"持续未解决，自 {day} 起 / still failing since {day}"
 
 
@@ -491,7 +498,7 @@ def compose_digest(run: QualityRun, settings: Settings) -> Message:
         subject = f"[pairstats] 数据质量日报 {day}：全部通过 / data quality digest {day}: all checks pass"
 
     def label(name: str) -> str:
-        zh, en = labels.get(name.split(":", 1)[0] if not name.startswith("gx:") else name, (name, name))
+        zh, en = labels.get(name, (name, name))  # a gx:… check is named by its expectation
         return f"{zh} / {en}" if zh != en else name
 
     groups: dict[str, list[Finding]] = {}
@@ -514,7 +521,7 @@ def compose_digest(run: QualityRun, settings: Settings) -> Message:
         text.append(f"## {title}")
         body.append(f"<h3>{html.escape(title)}</h3><ul>")
         for f in items:
-            head = f"[{_since(f)}] {label(f.check_name)} — {_unit_title(f)}".rstrip(" —")
+            head = f"[{_since(f, run.as_of)}] {label(f.check_name)} — {_unit_title(f)}".rstrip(" —")
             rows = f"，{f.failing_rows} 行 / {f.failing_rows} rows" if f.failing_rows else ""
             text.append(f"- {head}{rows}")
             text.append(f"    {f.detail_zh or ''} / {f.detail_en or ''}")
@@ -586,9 +593,12 @@ def print_summary(run: QualityRun, stream: Any = None) -> None:
         file=stream,
     )
     for f in run.failures:
-        print(f"  ✘ {f.check_name} {_unit_title(f) or '(warehouse)'}: {f.detail_en or ''} [{_since(f)}]", file=stream)
+        where = _unit_title(f) or "(warehouse)"
+        print(f"  ✘ {f.check_name} {where}: {f.detail_en or ''} [{_since(f, run.as_of)}]", file=stream)
     print(f"  Data Docs: {s['data_docs']}", file=stream)
-    if run.digest is None:
+    if run.digest is None and run.failures:
+        print("  no digest sent (--no-send)", file=stream)
+    elif run.digest is None:
         print("  no digest: every check passed (--all-clear sends one anyway)", file=stream)
     elif run.delivered:
         print(f"  digest sent ({', '.join(run.delivered)}): {run.digest.subject}", file=stream)

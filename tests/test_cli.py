@@ -90,6 +90,7 @@ def test_docker_compose_parses():
     assert {"warehouse", "pairstats"} <= set(doc["services"])
     env = doc["services"]["pairstats"]["environment"]
     assert env["PAIRSTATS_WAREHOUSE_URL"].startswith("postgresql://")
+    assert {"PAIRSTATS_SMTP_URL", "PAIRSTATS_ALERT_EMAILS"} <= set(env)
 
 
 def test_readme_lists_every_error_code():

@@ -50,6 +50,9 @@ MARTS = {
     "dim_project_category",
     "dim_project_status",
     "dim_pairing_form",
+    "rpt_reporting_completeness",
+    "rpt_outliers",
+    "rpt_data_quality_daily",
 }
 FORBIDDEN = [  # schema.relation bi_reader must not read
     "raw.activities",
