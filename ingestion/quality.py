@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -405,7 +406,8 @@ streaks as (  -- the newest run where the streak broke (passed, or was not check
     from past group by result_id
 )
 select t.check_name, t.severity, t.outcome, t.reporting_unit_code, t.period_code,
-       unit.name, region.code, region.name, t.failing_rows, t.observed_value, t.detail_zh, t.detail_en, t.examples,
+       unit.name, region.code, concat_ws(' · ', province.name, region.name),
+       t.failing_rows, t.observed_value, t.detail_zh, t.detail_en, t.examples,
        (select p.as_of from past p where p.result_id = t.id and p.recency = s.broken_at - 1) as since,
        not exists (  -- no digest sent during the streak (before tonight) listed it
            select 1 from audit.alerts a join runs on runs.run_id = a.run_id
@@ -417,9 +419,12 @@ left join lateral (
     select name, parent_code from ref.regions where code = t.reporting_unit_code order by tree limit 1
 ) unit on true
 left join lateral (
-    select code, name from ref.regions where code = unit.parent_code order by tree limit 1
+    select code, name, parent_code from ref.regions where code = unit.parent_code order by tree limit 1
 ) region on true
-order by region.code nulls last, t.reporting_unit_code nulls last, t.period_code, t.check_name
+left join lateral (
+    select name from ref.regions where code = region.parent_code order by tree limit 1
+) province on true
+order by region.code nulls last, t.reporting_unit_code nulls last, t.check_name, t.period_code nulls first
 """
 
 
@@ -476,8 +481,86 @@ def _since(f: Finding, as_of: dt.date | None = None) -> str:
     return f"持续未解决，自 {day} 起 / still failing since {day}"
 
 
+# checks whose detail line already says all their examples hold
+_EXAMPLES_SAY_NOTHING_MORE = frozenset({"reporting_completeness", "freshness", "quarantine_growth"})
+# what failing_rows counts, per check (the digest says "how many rows" where that means something)
+_COUNTED = {
+    "outliers": ("个数值", "figures"),
+    "total_row_reconciliation": ("个合计行", "total rows"),
+    "row_reconciliation": ("个文件", "files"),
+    "refused_files": ("个文件", "files"),
+    "quarantined_rows": ("行", "rows"),
+    "fact_integrity": ("行", "rows"),
+}
+_SHOWN_LATER = frozenset({"reporting_unit_code", "unit_name", "period_code", "region_code"})
+
+
+def _rows_text(f: Finding) -> str:
+    counted = _COUNTED.get(f.check_name) or (("行", "rows") if f.check_name.startswith("gx:") else None)
+    if not counted or not f.failing_rows:
+        return ""
+    return f"（{f.failing_rows} {counted[0]} / {f.failing_rows} {counted[1]}）"
+
+
+def _example_value(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):  # first rows: where they are
+        return "; ".join(" ".join(str(v) for v in item.values() if v not in (None, "")) for item in value)
+    return str(value)
+
+
 def _example_text(example: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in example.items() if v not in (None, ""))
+    return ", ".join(
+        f"{k}={_example_value(v)}" for k, v in example.items() if v not in (None, "") and k not in _SHOWN_LATER
+    )
+
+
+def _entries(failures: list[Finding]) -> dict[str, list[list[Finding]]]:
+    """region -> entries; an entry is one check of one unit (new or not, since the same night)
+    with the periods it fails for."""
+    groups: dict[str, list[list[Finding]]] = {}
+    for f in failures:
+        entries = groups.setdefault(_region_title(f), [])
+        last = entries[-1][0] if entries else None
+        if last is not None and (last.check_name, last.reporting_unit_code, last.is_new, last.failing_since) == (
+            f.check_name,
+            f.reporting_unit_code,
+            f.is_new,
+            f.failing_since,
+        ):
+            entries[-1].append(f)
+        else:
+            entries.append([f])
+    return groups
+
+
+def _render_sections(
+    groups: dict[str, list[list[Finding]]], run: QualityRun, label: Any, text: list[str], body: list[str]
+) -> None:
+    for title, entries in groups.items():
+        text.append(f"## {title}")
+        body.append(f"<h3>{html.escape(title)}</h3><ul>")
+        for entry in entries:
+            first = entry[0]
+            unit = _unit_title(dataclasses.replace(first, period_code=None))
+            head = f"[{_since(first, run.as_of)}] {label(first.check_name)}" + (f" — {unit}" if unit else "")
+            text.append(f"- {head}")
+            body.append(f"<li><b>{html.escape(head)}</b><ul>")
+            for f in entry:
+                period = f"{f.period_code}: " if f.period_code else ""
+                line = f"{period}{f.detail_zh or ''} / {f.detail_en or ''}{_rows_text(f)}"
+                text.append(f"    {line}")
+                body.append(f"<li>{html.escape(line)}")
+                shown = [] if f.check_name in _EXAMPLES_SAY_NOTHING_MORE else f.examples[:EXAMPLES_SHOWN]
+                if shown:
+                    body.append("<ul>")
+                    for example in shown:
+                        text.append(f"      · {_example_text(example)}")
+                        body.append(f"<li>{html.escape(_example_text(example))}</li>")
+                    body.append("</ul>")
+                body.append("</li>")
+            body.append("</ul></li>")
+        text.append("")
+        body.append("</ul>")
 
 
 def compose_digest(run: QualityRun, settings: Settings) -> Message:
@@ -501,9 +584,7 @@ def compose_digest(run: QualityRun, settings: Settings) -> Message:
         zh, en = labels.get(name, (name, name))  # a gx:… check is named by its expectation
         return f"{zh} / {en}" if zh != en else name
 
-    groups: dict[str, list[Finding]] = {}
-    for f in failures:
-        groups.setdefault(_region_title(f), []).append(f)
+    groups = _entries(failures)
     text: list[str] = [
         f"数据质量日报（{day}，运行 {run.run_id}）/ Data quality digest ({day}, run {run.run_id})",
         f"检查 {run.checks} 项，未通过 {run.failed} 项：新问题 {new}，持续 {still}。/ "
@@ -517,28 +598,7 @@ def compose_digest(run: QualityRun, settings: Settings) -> Message:
         f"{run.checks} checks, {run.failed} failing: {new} new, {still} still failing.</p>",
         f'<p><a href="{html.escape(run.data_docs or "")}">Data Docs</a> · run {html.escape(run.run_id)}</p>',
     ]
-    for title, items in groups.items():
-        text.append(f"## {title}")
-        body.append(f"<h3>{html.escape(title)}</h3><ul>")
-        for f in items:
-            head = f"[{_since(f, run.as_of)}] {label(f.check_name)} — {_unit_title(f)}".rstrip(" —")
-            rows = f"，{f.failing_rows} 行 / {f.failing_rows} rows" if f.failing_rows else ""
-            text.append(f"- {head}{rows}")
-            text.append(f"    {f.detail_zh or ''} / {f.detail_en or ''}")
-            body.append(
-                f"<li><b>{html.escape(head)}</b>{html.escape(rows)}<br>{html.escape(f.detail_zh or '')}"
-                f"<br>{html.escape(f.detail_en or '')}"
-            )
-            shown = f.examples[:EXAMPLES_SHOWN]
-            if shown:
-                body.append("<ul>")
-                for example in shown:
-                    text.append(f"      · {_example_text(example)}")
-                    body.append(f"<li>{html.escape(_example_text(example))}</li>")
-                body.append("</ul>")
-            body.append("</li>")
-        text.append("")
-        body.append("</ul>")
+    _render_sections(groups, run, label, text, body)
     if approximate:
         text.append("## 约数（不作为错误）/ approximate figures (reported, not errors)")
         body.append("<h3>约数（不作为错误）/ approximate figures (reported, not errors)</h3><ul>")

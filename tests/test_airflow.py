@@ -389,8 +389,18 @@ def test_the_nightly_run_sends_one_digest_and_a_refused_file_sends_no_task_alert
     (_, rcpts, _) = box.messages[0]
     assert rcpts == MAINTAINERS.split(",")
     text = digests[0].get_body(preferencelist=("plain",)).get_content()
-    for needle in ("999999_2025-01_activities.csv", "F005_UNKNOWN_UNIT", "库尔勒市（652801） 2025-03",
-                   "李沧区（370213） 2025-06", "Data Docs: file://"):  # fmt: skip
+    for needle in (
+        "拒收文件 / refused files — 未知单位 / unknown unit（999999）",
+        "999999_2025-01_activities.csv",
+        "F005_UNKNOWN_UNIT",
+        "隔离行 / rows in quarantine — 库尔勒市（652801）",
+        "    2025-03: 现行版本中 5 行被隔离",
+        "异常值 / figures far from the pairing's own history — 李沧区（370213）",
+        "    2025-06: 1 个数值异常",
+        "迟报",  # every demo file came long after its 2025 deadline
+        "奉节县（500236）",  # expected from 2025-06, never sent
+        "Data Docs: file://",
+    ):
         assert needle in text, needle
     docs = chain_settings.data_docs / "index.html"
     assert docs.is_file() and "pairstats_nightly_outliers" in docs.read_text(encoding="utf-8")

@@ -229,15 +229,17 @@ def test_the_night_after_the_problems_one_digest_names_each(nights: Nights) -> N
     text = _text(digest)
     # grouped by region, each with its unit, period, what failed and how many rows
     for line in (
-        "## 湛江市（4408）",
-        "[新问题 / new] 报送及时完整 / reports received, on time — 廉江市（440881） 2025-05",
+        "## 广东省 · 湛江市（4408）",
+        "- [新问题 / new] 报送及时完整 / reports received, on time — 廉江市（440881）",
+        "    2025-05: 迟报 15 天（截止 2025-06-05，2025-06-20 收到） / "
         "15 days late (deadline 2025-06-05, received 2025-06-20)",
-        "## 青岛市（3702）",
-        "[新问题 / new] 异常值 / figures far from the pairing's own history — 李沧区（370213） 2025-05，1 行 / 1 rows",
-        "## 巴音郭楞蒙古自治州（6528）",
-        "[新问题 / new] 合计行核对 / total rows add up — 库尔勒市（652801） 2025-04",
+        "## 山东省 · 青岛市（3702）",
+        "- [新问题 / new] 异常值 / figures far from the pairing's own history — 李沧区（370213）",
+        "（1 个数值 / 1 figures）",
+        "## 新疆维吾尔自治区 · 巴音郭楞蒙古自治州（6528）",
+        "- [新问题 / new] 合计行核对 / total rows add up — 库尔勒市（652801）",
         "## 其他 / other",
-        "[新问题 / new] 拒收文件 / refused files — 未知单位 / unknown unit（999999） 2025-05",
+        "- [新问题 / new] 拒收文件 / refused files — 未知单位 / unknown unit（999999）",
         "F005_UNKNOWN_UNIT",
         "999999_2025-05_activities.csv",
         f"Data Docs: {nights.settings.data_docs_index}",
