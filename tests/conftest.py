@@ -9,6 +9,7 @@ for ``db`` or ``settings`` gets its own database cloned from it, dropped after t
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,25 @@ from ingestion.config import Settings
 from ingestion.warehouse import server_url, with_database
 
 
-def _drop(admin_url: str, name: str) -> None:
+def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> None:
+    """A new database, cloned from ``template`` if given (retried while the template is in use)."""
+    query = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template:
+        query = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for attempt in range(20):  # a template must have no other session for a moment
+            try:
+                conn.execute(query)
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +74,7 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
             conn.commit()
         yield name
     finally:
-        _drop(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture
@@ -71,7 +88,7 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     try:
         yield with_database(pg_admin_url, name)
     finally:
-        _drop(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture

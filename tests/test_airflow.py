@@ -22,7 +22,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from ingestion.config import CHECKOUT, Settings
 from ingestion.orchestration import (
@@ -39,6 +38,7 @@ from ingestion.orchestration import (
     summarise,
 )
 from ingestion.warehouse import with_database
+from tests.conftest import create_database, drop_database
 
 DAG_IDS = ("ingest_submissions", "build_warehouse", "nightly_data_quality")
 MAINTAINERS = "ops@example.org,data@example.org"
@@ -47,25 +47,12 @@ MAINTAINERS = "ops@example.org,data@example.org"
 # --------------------------------------------------------------------------- fixtures
 
 
-def _create(admin_url: str, name: str, template: str | None = None) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        query = sql.SQL("create database {}").format(sql.Identifier(name))
-        if template:
-            query = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
-        conn.execute(query)
-
-
-def _drop(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(scope="module")
 def metadata_db(pg_admin_url: str) -> Iterator[str]:
     """A fresh Airflow metadata database for this module (migrated on first use)."""
     name = f"airflow_t_{uuid.uuid4().hex[:10]}"
     yield name
-    _drop(pg_admin_url, name)
+    drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +76,7 @@ def chain_settings(
     """A fresh PAIRSTATS_HOME and warehouse database (schema + register), for the module; alerts
     go to the module's SMTP server."""
     name = f"pairstats_af_{uuid.uuid4().hex[:10]}"
-    _create(pg_admin_url, name, template_db)
+    create_database(pg_admin_url, name, template_db)
     home = tmp_path_factory.mktemp("pairstats-airflow")
     try:
         yield Settings.from_env(
@@ -101,7 +88,7 @@ def chain_settings(
             }
         )
     finally:
-        _drop(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +147,7 @@ def test_airflow_env_comes_from_settings(settings: Settings, pg_admin_url: str) 
         assert env["PYTHONPATH"].split(os.pathsep)[0] == str(CHECKOUT)
         assert airflow_env(settings, metadata_db=name) == env  # idempotent
     finally:
-        _drop(with_database(pg_admin_url, "postgres"), name)
+        drop_database(with_database(pg_admin_url, "postgres"), name)
 
 
 def test_summarise() -> None:

@@ -29,6 +29,7 @@ from ingestion.contract import ACTIVITY_TYPES, PAIRING_FORMS, PROJECT_CATEGORIES
 from ingestion.demo import DEFAULT_MONTHS, DemoResult, generate_demo
 from ingestion.pipeline import Ingester, expand_paths
 from ingestion.warehouse import with_database
+from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.slow
 
@@ -68,25 +69,6 @@ FORBIDDEN = [  # schema.relation bi_reader must not read
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _create_db(admin_url: str, name: str, template: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for attempt in range(20):  # the template must have no other session for a moment
-            try:
-                conn.execute(
-                    sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
-                )
-                return
-            except errors.ObjectInUse:
-                if attempt == 19:
-                    raise
-                time.sleep(0.25)
-
-
-def _drop_db(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def _rows(url: str, query: str, *args: object) -> list[tuple]:
@@ -164,7 +146,7 @@ def built(
 ) -> Iterator[Built]:
     landing, result = demo
     name = f"pairstats_dbt_{uuid.uuid4().hex[:10]}"
-    _create_db(pg_admin_url, name, template_db)
+    create_database(pg_admin_url, name, template_db)
     url = with_database(pg_admin_url, name)
     home = tmp_path_factory.mktemp("home")
     settings = Settings.from_env({"PAIRSTATS_HOME": str(home), "PAIRSTATS_WAREHOUSE_URL": url})
@@ -192,7 +174,7 @@ def built(
         print(f"\ndbt build seconds: {b.seconds}")
         yield b
     finally:
-        _drop_db(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 # --------------------------------------------------------------------------- no database
@@ -419,7 +401,7 @@ def corrected(
       西街居委会 (its rows from April on move with it; earlier ones stay).
     """
     name = f"pairstats_dbtc_{uuid.uuid4().hex[:10]}"
-    _create_db(pg_admin_url, name, built.name)
+    create_database(pg_admin_url, name, built.name)
     url = with_database(pg_admin_url, name)
     home = tmp_path_factory.mktemp("home_corrected")
     settings = Settings.from_env({"PAIRSTATS_HOME": str(home), "PAIRSTATS_WAREHOUSE_URL": url})
@@ -457,7 +439,7 @@ def corrected(
         c.ok["full_refresh"] = dbt.build(settings, full_refresh=True, select=facts)
         yield c, ids
     finally:
-        _drop_db(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 def test_correction_supersedes_and_keeps_the_old_rows(corrected: tuple[Built, dict[str, int]]) -> None:

@@ -33,15 +33,13 @@ import pytest
 from ingestion.config import Settings
 from ingestion.quality import QualityRun, run_quality, send_digest_for
 from ingestion.warehouse import with_database
-from tests.conftest import Mailbox, _controller_class
+from tests.conftest import Mailbox, _controller_class, create_database, drop_database
 from tests.test_quality_models import (
     MONTHS,
     UNITS,
     _activity,
     _activity_cells,
-    _create_db,
     _csv,
-    _drop_db,
     _income_row,
     _ingest,
     _json_document,
@@ -137,7 +135,7 @@ def nights(
 ) -> Iterator[Nights]:
     smtp_url, box = mailbox
     name = f"pairstats_nights_{uuid.uuid4().hex[:10]}"
-    _create_db(pg_admin_url, name, template_db)
+    create_database(pg_admin_url, name, template_db)
     url = with_database(pg_admin_url, name)
     home = tmp_path_factory.mktemp("home_nights")
     settings = dataclasses.replace(
@@ -196,7 +194,7 @@ def nights(
         n.mail["0704"] = [m for _, _, m in box.messages[before:]]
         yield n
     finally:
-        _drop_db(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 def _text(message: Any) -> str:

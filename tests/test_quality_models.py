@@ -49,6 +49,7 @@ from ingestion.contract import RECORD_KINDS
 from ingestion.demo import DEFAULT_MONTHS, REGIONS
 from ingestion.pipeline import FileOutcome, Ingester
 from ingestion.warehouse import with_database
+from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.slow
 
@@ -181,25 +182,6 @@ def _activity_cells(row: dict[str, Any]) -> list[Any]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _create_db(admin_url: str, name: str, template: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for attempt in range(20):  # the template must have no other session for a moment
-            try:
-                conn.execute(
-                    sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
-                )
-                return
-            except errors.ObjectInUse:
-                if attempt == 19:
-                    raise
-                time.sleep(0.25)
-
-
-def _drop_db(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
 def _rows(url: str, query: str, *args: object) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(query, args or None).fetchall()
@@ -298,7 +280,7 @@ class Warehouse:
 @pytest.fixture(scope="module")
 def warehouse(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     name = f"pairstats_dq_{uuid.uuid4().hex[:10]}"
-    _create_db(pg_admin_url, name, template_db)
+    create_database(pg_admin_url, name, template_db)
     url = with_database(pg_admin_url, name)
     home = tmp_path_factory.mktemp("home_quality")
     landing = tmp_path_factory.mktemp("landing_quality")
@@ -419,7 +401,7 @@ def warehouse(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.Temp
         print(f"\ndbt build seconds: {w.seconds}")
         yield w
     finally:
-        _drop_db(pg_admin_url, name)
+        drop_database(pg_admin_url, name)
 
 
 # --------------------------------------------------------------------------- builds
