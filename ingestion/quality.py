@@ -249,8 +249,23 @@ def record_checks(conn: Any, run_id: str) -> int:
 # --------------------------------------------------------------------------- GX
 
 
-def _sqlalchemy_url(libpq: str) -> str:
-    return "postgresql+psycopg2" + libpq[libpq.index(":") :]
+def gx_connection(libpq: str) -> tuple[str, dict[str, Any]]:
+    """GX's connection string and engine arguments for a libpq URL.
+
+    GX validates a Postgres connection string as a URL with a host; the embedded warehouse is
+    reached over a unix socket (``postgresql://postgres@/pairstats?host=/path``), so the socket
+    directory and port go to the driver as ``connect_args`` and the URL names ``localhost``,
+    which libpq then ignores."""
+    from urllib.parse import quote
+
+    from ingestion.warehouse import libpq_params
+
+    params = libpq_params(libpq)
+    if not params["host"].startswith("/"):
+        return "postgresql+psycopg2" + libpq[libpq.index(":") :], {}
+    auth = quote(params["user"]) + (f":{quote(params['password'])}" if params["password"] else "")
+    url = f"postgresql+psycopg2://{auth}@localhost/{quote(params['dbname'])}"
+    return url, {"connect_args": {"host": params["host"], "port": int(params["port"])}}
 
 
 def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = NIGHTLY_SUITES) -> str:
@@ -294,7 +309,8 @@ def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = N
         progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
-    source = context.data_sources.add_postgres("warehouse", connection_string=_sqlalchemy_url(url))
+    connection_string, engine_kwargs = gx_connection(url)
+    source = context.data_sources.add_postgres("warehouse", connection_string=connection_string, kwargs=engine_kwargs)
     definitions = []
     suites = load_suite_files(folder)
     for name, data in suites.items():

@@ -319,3 +319,37 @@ def test_data_docs_keep_every_night(nights: Nights) -> None:
     assert len(pages) == suites * 4
     html = index.read_text(encoding="utf-8")
     assert "pairstats_nightly_reporting_completeness" in html and "pairstats_nightly_activity_counts" in html
+
+
+def test_gx_reaches_the_embedded_warehouse_over_its_unix_socket(tmp_path: Path) -> None:
+    """`make demo` + `pairstats quality` run on the embedded PostgreSQL, which listens on a unix
+    socket only: GX's Postgres data source must connect there too (its URL validation wants a
+    host; the socket goes to the driver)."""
+    import shutil
+
+    from ingestion import warehouse
+    from ingestion.quality import NIGHTLY_SUITES, gx_connection, validate_with_gx
+
+    settings = Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "home")})
+    try:
+        url = warehouse.warehouse_url(settings)
+        assert "host=/" in url  # the socket, no TCP
+        conn_str, kwargs = gx_connection(url)
+        assert conn_str == "postgresql+psycopg2://postgres@localhost/pairstats"
+        assert kwargs["connect_args"]["host"].startswith(str(tmp_path))
+        with psycopg.connect(url) as conn:
+            warehouse.apply_schema(conn)
+            conn.execute("insert into audit.dq_runs (run_id, as_of) values ('socket', '2025-07-01')")
+        suites = tmp_path / "suites"
+        suites.mkdir()
+        shutil.copy(NIGHTLY_SUITES / "submission_files.json", suites)  # a suite over the audit only
+        index = validate_with_gx(settings, "socket", url, folder=suites)
+        assert index == settings.data_docs_index and (settings.data_docs / "index.html").is_file()
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("select check_name, outcome from audit.dq_results order by check_name").fetchall()
+        assert rows == [
+            ("gx:submission_files.column_pair_values_to_be_equal(rows_received/rows_accounted)", "pass"),
+            ("gx:submission_files.column_values_to_be_in_set(status)", "pass"),
+        ]
+    finally:
+        warehouse.stop(settings)
