@@ -34,11 +34,9 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ingestion.config import Settings
+from ingestion.config import TRUE_WORDS, Settings
 
 log = logging.getLogger(__name__)
-
-_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ class SmtpConfig:
             user=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
-            starttls=query.get("starttls", "").lower() in _TRUE,
+            starttls=query.get("starttls", "").lower() in TRUE_WORDS,
             timeout=float(query.get("timeout") or 30),
             cafile=query.get("cafile") or None,
         )

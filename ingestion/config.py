@@ -40,7 +40,7 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 DEFAULT_RUN_DEADLINES = {"ingest_submissions": 30, "build_warehouse": 60, "nightly_data_quality": 120}
-_TRUE = ("1", "true", "yes", "on")
+TRUE_WORDS = ("1", "true", "yes", "on")  # what a yes/no setting accepts as yes
 
 
 def _deadlines(raw: str) -> dict[str, int]:
@@ -111,7 +111,7 @@ class Settings:
             alert_emails=emails,
             alert_from=(env.get("PAIRSTATS_ALERT_FROM") or "").strip() or "pairstats@localhost",
             alert_webhook=(env.get("PAIRSTATS_ALERT_WEBHOOK") or "").strip() or None,
-            all_clear=(env.get("PAIRSTATS_ALL_CLEAR") or "").strip().lower() in _TRUE,
+            all_clear=(env.get("PAIRSTATS_ALL_CLEAR") or "").strip().lower() in TRUE_WORDS,
             data_docs_url=(env.get("PAIRSTATS_DATA_DOCS_URL") or "").strip() or None,
             run_deadlines=_deadlines(env.get("PAIRSTATS_RUN_DEADLINES") or ""),
         )

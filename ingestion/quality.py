@@ -31,7 +31,6 @@ import html
 import json
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,7 +271,7 @@ def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = N
     """Run the nightly suites with GX's SQL engine on the warehouse, in one Checkpoint that
     updates the Data Docs; record the direct warehouse expectations as checks. Returns the
     Data Docs index (a path or the configured URL)."""
-    from ingestion.validate import _quiet_gx
+    from ingestion.validate import _quiet_gx, _raise_if_gx_failed
 
     _quiet_gx()
     import great_expectations as gx
@@ -340,11 +339,10 @@ def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = N
     rows = []
     for validation in result.run_results.values():
         suite_meta = suites[validation.suite_name]["meta"]
-        if suite_meta.get("results") != "gx":
-            continue  # a check of int_quality_checks: already recorded row by row
         for res in validation.results:
-            _raise_if_gx_failed(res)
-            rows.append(_gx_check_row(validation.suite_name, suite_meta, res))
+            _raise_if_gx_failed(res, res.expectation_config)  # an expectation that raised fails the run
+            if suite_meta.get("results") == "gx":  # else a check of int_quality_checks: recorded row by row
+                rows.append(_gx_check_row(validation.suite_name, suite_meta, res))
     if rows:
         from ingestion.warehouse import connect
 
@@ -364,15 +362,6 @@ def _gx_run_id(run_id: str) -> Any:
     from great_expectations.core.run_identifier import RunIdentifier
 
     return RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC))
-
-
-def _raise_if_gx_failed(res: Any) -> None:
-    """GX reports an exception inside an expectation as a failed result: it must fail loudly."""
-    info = res.exception_info or {}
-    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
-    for entry in entries:
-        if entry.get("raised_exception"):
-            raise RuntimeError(f"GX expectation {res.expectation_config.type} raised: {entry.get('exception_message')}")
 
 
 def _gx_check_row(suite_name: str, suite_meta: dict[str, Any], res: Any) -> tuple:
@@ -684,6 +673,3 @@ def print_summary(run: QualityRun, stream: Any = None) -> None:
 
 def parse_as_of(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
-
-
-__all__: Sequence[str] = ("run_quality", "QualityRun", "Finding", "compose_digest", "findings", "record_checks")

@@ -34,7 +34,7 @@ from ingestion.config import Settings
 from ingestion.quality import QualityRun, run_quality, send_digest_for
 from ingestion.warehouse import with_database
 from tests.conftest import Mailbox, _controller_class, create_database, drop_database
-from tests.test_quality_models import (
+from tests.quality_data import (
     MONTHS,
     UNITS,
     _activity,
