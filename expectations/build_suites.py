@@ -16,6 +16,9 @@ Values known only at validation time are suite parameters (``{"$PARAMETER": name
 - ``period_start``, ``period_end``: the report period, as datetimes (R010)
 - ``today``: the ingest date, as a datetime (R013)
 - ``known_pairings``: the reporting unit's registered pairing codes (R009)
+
+A kind's ``at_least_one`` fields (income measures, each optional) become one not-null
+expectation on the first of them with a row condition "every other one is null" (R018).
 """
 
 from __future__ import annotations
@@ -94,6 +97,20 @@ def _expectations(kind: RecordKind) -> list[Any]:
                     meta={"reason_code": "R006_UNKNOWN_CODE"},
                 )
             )
+    if kind.at_least_one:
+        first, *others = (_field(kind, name).name for name in kind.at_least_one)
+        condition = Column(others[0]).is_null()
+        for name in others[1:]:
+            condition = condition & Column(name).is_null()
+        out.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=first,
+                # where every other measure is empty, the first must not be: at least one is given
+                row_condition=condition,
+                description=f"{kind.name}: at least one of {', '.join(kind.at_least_one)} is given",
+                meta={"reason_code": "R018_NO_MEASURE"},
+            )
+        )
     # --- rules between records, or with values known at validation time --------------
     if kind.name in PAIRING_REFERENCES:
         _field(kind, "pairing_code")

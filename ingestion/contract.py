@@ -1,4 +1,4 @@
-"""The submission contract v1 as data: record kinds, fields, headers, code lists.
+"""The submission contract v1.1 as data: record kinds, fields, headers, code lists.
 
 Everything that reads, writes, validates or documents a submission (readers, the demo
 generator, the GX suites, the template, the dbt sources) takes its field list from here,
@@ -33,6 +33,9 @@ class Field:
     codes: dict[str, str] | None = None  # ENUM: code -> Chinese label
     synonyms: tuple[str, ...] = ()  # other headers districts use
     description_en: str = ""
+    # a code that may be left out when this field (its unit's name) is given: the name is then
+    # resolved against the region register (pairings: 城市单位名称 for 城市单位代码)
+    resolved_from: str | None = None
 
     @property
     def header_with_unit(self) -> str:
@@ -47,6 +50,10 @@ class RecordKind:
     key: tuple[str, ...]  # fields that identify a row within one submission
     load_order: int = 0
     sheet_aliases: tuple[str, ...] = field(default=())
+    # fields of which a row must give at least one (each may be empty on its own; R018)
+    at_least_one: tuple[str, ...] = ()
+    # whether a file holding only this kind is a registration, not a periodic report (no period)
+    needs_period: bool = True
 
     @property
     def field_names(self) -> list[str]:
@@ -108,11 +115,24 @@ PAIRINGS = RecordKind(
     load_order=0,
     key=("pairing_code",),
     sheet_aliases=("结对关系", "pairings"),
+    needs_period=False,
     fields=(
         Field("pairing_code", "结对编号", F.TEXT, description_en="pairing code, unique within the reporting unit"),
-        Field("urban_unit_code", "城市单位代码", F.CODE, description_en="division code of the urban unit"),
+        Field(
+            "urban_unit_code",
+            "城市单位代码",
+            F.CODE,
+            description_en="division code of the urban unit",
+            resolved_from="urban_unit_name",
+        ),
         Field("urban_unit_name", "城市单位名称", F.TEXT, required=False),
-        Field("rural_unit_code", "农村单位代码", F.CODE, description_en="division code of the rural unit"),
+        Field(
+            "rural_unit_code",
+            "农村单位代码",
+            F.CODE,
+            description_en="division code of the rural unit",
+            resolved_from="rural_unit_name",
+        ),
         Field("rural_unit_name", "农村单位名称", F.TEXT, required=False),
         Field("pairing_form", "结对形式", F.ENUM, codes=PAIRING_FORMS),
         Field("paired_on", "结对日期", F.DATE),
@@ -184,18 +204,44 @@ INCOME_EFFECTS = RecordKind(
     load_order=1,
     key=("pairing_code",),
     sheet_aliases=("收益成效", "income_effects"),
+    # v1.1: each measure may be empty (not reported: NULL, never 0); a row needs at least one
+    at_least_one=(
+        "collective_income_increase_yuan",
+        "villager_income_increase_yuan",
+        "produce_sold_tonnes",
+        "produce_sales_yuan",
+        "jobs_created",
+        "households_benefited",
+    ),
     fields=(
         Field("pairing_code", "结对编号", F.TEXT),
         Field(
-            "collective_income_increase_yuan", "村集体增收", F.MONEY, unit="元", synonyms=("集体增收", "村集体经济增收")
+            "collective_income_increase_yuan",
+            "村集体增收",
+            F.MONEY,
+            required=False,
+            unit="元",
+            synonyms=("集体增收", "村集体经济增收"),
         ),
-        Field("villager_income_increase_yuan", "村民增收", F.MONEY, unit="元", synonyms=("群众增收", "农户增收")),
-        Field("produce_sold_tonnes", "农产品销售量", F.NUMBER, unit="吨", min_value=0, synonyms=("销售量",)),
-        Field("produce_sales_yuan", "农产品销售额", F.MONEY, unit="元", min_value=0, synonyms=("销售额",)),
-        Field("jobs_created", "带动就业人数", F.COUNT, min_value=0, synonyms=("带动就业",)),
-        Field("households_benefited", "受益户数", F.COUNT, min_value=0),
+        Field(
+            "villager_income_increase_yuan",
+            "村民增收",
+            F.MONEY,
+            required=False,
+            unit="元",
+            synonyms=("群众增收", "农户增收"),
+        ),
+        Field(
+            "produce_sold_tonnes", "农产品销售量", F.NUMBER, required=False, unit="吨", min_value=0, synonyms=("销售量",)
+        ),
+        Field(
+            "produce_sales_yuan", "农产品销售额", F.MONEY, required=False, unit="元", min_value=0, synonyms=("销售额",)
+        ),
+        Field("jobs_created", "带动就业人数", F.COUNT, required=False, min_value=0, synonyms=("带动就业",)),
+        Field("households_benefited", "受益户数", F.COUNT, required=False, min_value=0),
     ),
 )
+
 
 RECORD_KINDS: dict[str, RecordKind] = {k.name: k for k in (PAIRINGS, ACTIVITIES, PROJECTS, INCOME_EFFECTS)}
 

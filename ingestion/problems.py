@@ -15,8 +15,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     # --- file level: the whole file is refused -----------------------------------------
     "F001_UNREADABLE": ("文件无法读取：{detail}", "The file cannot be read: {detail}"),
     "F002_UNSUPPORTED_TYPE": (
-        "不支持的文件类型“{suffix}”，请提交 .xlsx、.csv 或 .json 文件",
-        "Unsupported file type '{suffix}'; send .xlsx, .csv or .json",
+        "不支持的文件类型“{suffix}”，请提交 .xlsx、.xls、.ods、.csv、.txt（Unicode 文本）或 .json 文件",
+        "Unsupported file type '{suffix}'; send .xlsx, .xls, .ods, .csv, .txt (Unicode text) or .json",
     ),
     "F003_EMPTY_FILE": ("文件为空", "The file is empty"),
     "F004_NO_TABLE": (
@@ -32,8 +32,8 @@ CATALOG: dict[str, tuple[str, str]] = {
         "The reporting unit is not stated (not in the file, its name or its landing folder)",
     ),
     "F007_NO_PERIOD": (
-        "无法确定报告期（应为 2024-06、2024年6月、2024Q2 或 2024年第二季度）",
-        "The report period is not stated (expected 2024-06, 2024年6月, 2024Q2 or 2024年第二季度)",
+        "无法确定报告期（应为 2024-06、2024年6月、2024Q2、2024年第二季度 或 2024年4-6月）",
+        "The report period is not stated (expected 2024-06, 2024年6月, 2024Q2, 2024年第二季度 or 2024年4-6月)",
     ),
     "F008_CONTRADICTORY_METADATA": (
         "{what}来源之间不一致：{detail}",
@@ -53,8 +53,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     "F012_BAD_JSON": ("JSON 文档格式不符合规范：{detail}", "The JSON document does not follow the contract: {detail}"),
     "F013_BAD_ENCODING": (
-        "无法识别文件编码（支持 UTF-8、UTF-8 BOM、GB18030/GBK）",
-        "Unknown text encoding (UTF-8, UTF-8 with BOM and GB18030/GBK are accepted)",
+        "无法识别文件编码（支持 UTF-8、UTF-8 BOM、GB18030/GBK、带 BOM 的 UTF-16）",
+        "Unknown text encoding (UTF-8, UTF-8 with BOM, GB18030/GBK and UTF-16 with a BOM are accepted)",
     ),
     "F014_INTERNAL": (
         "处理文件时发生内部错误，已记录，请联系维护人员：{detail}",
@@ -67,6 +67,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "F016_NOT_XLSX": (
         "文件扩展名为 {suffix}，但内容是{actual_zh}；请用 Excel 或 WPS 打开后另存为 .xlsx 再报送",
         "The file is named {suffix} but is {actual_en}; open it in Excel or WPS, save it as .xlsx and send it again",
+    ),
+    "F017_NOT_A_PERIOD": (
+        "报告期“{span}”不是单月或单季度（累计、半年或全年数不是本制度的报告期），请按月或按季度分别报送",
+        "The period '{span}' is neither one month nor one quarter (cumulative, half-year and full-year "
+        "figures are not report periods); send each month or quarter separately",
     ),
     # --- row level: the row goes to quarantine ----------------------------------------
     "R001_REQUIRED_MISSING": ("必填项“{column_zh}”为空", "Required value '{column}' is empty"),
@@ -110,6 +115,15 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     "R015_BAD_BOOL": ("“{value}”应为“是”或“否”", "'{value}' must be 是 (yes) or 否 (no)"),
     "R016_TEXT_TOO_LONG": ("文本超过 {limit} 个字符", "Text longer than {limit} characters"),
+    "R017_UNIT_NAME_UNRESOLVED": (
+        "“{column_zh}”“{value}”在{area}的区划代码库中{found_zh}，请填写区划代码",
+        "'{column}' '{value}' {found_en} in the register within {area}; give its division code",
+    ),
+    "R018_NO_MEASURE": (
+        "收益成效至少应填写一项指标（村集体增收、村民增收、农产品销售量、农产品销售额、带动就业人数、受益户数）",
+        "An income row needs at least one measure (collective or villagers' income, produce sold or its "
+        "sales, jobs, households)",
+    ),
     # --- warnings: the file loads, the warning is recorded ----------------------------
     "W001_NEGATIVE_INCOME": (
         "村集体增收为负数（亏损）：{value}，请核实",
@@ -120,6 +134,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Total row '{column}' says {total}, the detail rows add up to {detail_sum}",
     ),
     "W003_NORMALISED": ("已规范化：{detail}", "Normalised: {detail}"),
+    "W004_NAME_CODE_MISMATCH": (
+        "“{column_zh}”{code} 在区划代码库中为“{register_name}”，与所填名称“{value}”不一致，请核实",
+        "'{column}' {code} is '{register_name}' in the register, not '{value}' as written; please check",
+    ),
 }
 
 

@@ -229,11 +229,13 @@ def _frame_plan(suite: ExpectationSuite) -> _FramePlan:
       test, so the outcome is the same and the copy is avoided.
     """
     uses: dict[str, list[Any]] = {}
+    in_conditions: set[str] = set()  # a null there is what a row condition may test: never filled
     for exp in suite.expectations:
         config = exp.configuration
         for key in ("column", "column_A", "column_B"):
             if key in config.kwargs:
                 uses.setdefault(config.kwargs[key], []).append(config)
+        in_conditions |= _condition_columns(config.kwargs.get("row_condition"))
     categorical = {
         c for c, configs in uses.items() if any(x.type == "expect_column_values_to_be_in_set" for x in configs)
     }
@@ -247,6 +249,8 @@ def _frame_plan(suite: ExpectationSuite) -> _FramePlan:
             and not x.kwargs.get("strict_min")
             and not x.kwargs.get("row_condition")
         ]
+        if column in in_conditions:
+            continue
         if len(bounds) == len(configs) and all(isinstance(b, int | float) for b in bounds):
             fill[column] = float(max(bounds))
     set_parameters: dict[str, tuple[str, ...]] = {}
@@ -257,6 +261,24 @@ def _frame_plan(suite: ExpectationSuite) -> _FramePlan:
             name = value_set["$PARAMETER"]
             set_parameters[name] = (*set_parameters.get(name, ()), config.kwargs["column"])
     return _FramePlan(categorical=frozenset(categorical), fill=fill, set_parameters=set_parameters)
+
+
+def _condition_columns(condition: Any) -> set[str]:
+    """The columns a row condition (GX's serialised form, or its objects) names."""
+    if condition is None or isinstance(condition, str):
+        return set()
+    if hasattr(condition, "model_dump"):
+        condition = condition.model_dump()
+    elif hasattr(condition, "dict"):
+        condition = condition.dict()
+    found: set[str] = set()
+    if isinstance(condition, dict):
+        column = condition.get("column")
+        if isinstance(column, dict) and "name" in column:
+            found.add(column["name"])
+        for part in condition.get("conditions") or ():
+            found |= _condition_columns(part)
+    return found
 
 
 # --------------------------------------------------------------------------- validation
