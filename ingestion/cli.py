@@ -102,31 +102,33 @@ def print_outcome(o: FileOutcome, *, verbose: bool = True, stream=sys.stdout) ->
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingestion.pipeline import Ingester, expand_paths
+    from ingestion.pipeline import Ingester
+    from ingestion.service import ingest_files
+
+    def show(o: FileOutcome, rerun: bool) -> None:
+        if args.json:
+            print(json.dumps(o.to_dict() | {"rerun": rerun}, ensure_ascii=False), flush=True)
+            return
+        if rerun:
+            print("  ↻ 结对已登记，自动重新处理 / its pairing is registered now: re-run automatically")
+        print_outcome(o, verbose=args.verbose)
 
     with _connect(settings) as conn:
         init_warehouse(conn)
         ingester = Ingester(conn, settings, run_id=args.run_id)
-        outcomes = []
-        for path in expand_paths(args.paths):
-            o = ingester.ingest(path)
-            outcomes.append(o)
-            if args.json:
-                print(json.dumps(o.to_dict(), ensure_ascii=False), flush=True)
-            else:
-                print_outcome(o, verbose=args.verbose)
+        result = ingest_files(ingester, args.paths, on_outcome=show)
     if not args.json:
-        _summary(outcomes)
-    return 0 if all(o.status != "rejected" for o in outcomes) else 1
+        _summary(result.summary())
+    for failure in result.failures:
+        print(f"✘ {failure}", file=sys.stderr)
+    return 0 if all(o.status != "rejected" for o in result.outcomes) and not result.failures else 1
 
 
-def _summary(outcomes: list[FileOutcome]) -> None:
-    by = {s: sum(1 for o in outcomes if o.status == s) for s in ("loaded", "rejected", "duplicate")}
-    rows = sum(o.rows_loaded for o in outcomes)
-    quarantined = sum(o.rows_quarantined for o in outcomes)
+def _summary(s: dict) -> None:
+    reruns = f"; {s['reruns']} re-run automatically" if s["reruns"] else ""
     print(
-        f"{len(outcomes)} files: {by['loaded']} loaded, {by['rejected']} rejected, {by['duplicate']} duplicate; "
-        f"{rows} rows loaded, {quarantined} quarantined"
+        f"{s['files']} files: {s['loaded']} loaded, {s['rejected']} rejected, {s['duplicate']} duplicate{reruns}; "
+        f"{s['rows_loaded']} rows loaded, {s['rows_quarantined']} quarantined"
     )
 
 
@@ -200,7 +202,7 @@ def print_check_report(o: FileOutcome, code: int, stream=sys.stdout) -> None:
 
 
 def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
-    from ingestion.metadata import parse_period
+    from ingestion.metadata import period_or_none as parse_period
     from ingestion.template import unit_info, write_template
 
     period = parse_period(args.period) if args.period else None
@@ -285,12 +287,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _demo_in_process(landing: Path, settings: Settings) -> bool:
     from ingestion.dbt import build
-    from ingestion.pipeline import Ingester, expand_paths
+    from ingestion.pipeline import Ingester
+    from ingestion.service import ingest_files
 
     with _connect(settings) as conn:
-        ingester = Ingester(conn, settings, run_id="demo")
-        for path in expand_paths([landing]):
-            ingester.ingest(path)
+        ingest_files(Ingester(conn, settings, run_id="demo"), [landing])
     return build(settings)
 
 

@@ -232,7 +232,13 @@ INCOME_EFFECTS = RecordKind(
             synonyms=("群众增收", "农户增收"),
         ),
         Field(
-            "produce_sold_tonnes", "农产品销售量", F.NUMBER, required=False, unit="吨", min_value=0, synonyms=("销售量",)
+            "produce_sold_tonnes",
+            "农产品销售量",
+            F.NUMBER,
+            required=False,
+            unit="吨",
+            min_value=0,
+            synonyms=("销售量",),
         ),
         Field(
             "produce_sales_yuan", "农产品销售额", F.MONEY, required=False, unit="元", min_value=0, synonyms=("销售额",)

@@ -66,7 +66,18 @@ _DATE_RES = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+# a day without its year: 6月5日, 6/5 (the year of the report period is taken)
+_DAY_WITHOUT_YEAR_RES = (
+    re.compile(r"^(\d{1,2})月(\d{1,2})[日号]?$"),
+    re.compile(r"^(\d{1,2})/(\d{1,2})$"),
+)
+# an Excel serial date as the digits a CSV or text export writes (44930, 45632.0)
+_SERIAL_TEXT_RE = re.compile(r"^(\d{5})(?:\.0+)?$")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
+# serials taken as dates: in a workbook's number cell 1954..2119; as digits in a text cell only
+# 1990-01-01 .. 2100-12-31 (a five-digit text outside is more likely a typo than a date)
+_SERIAL_CELL = (20000, 80000)
+_SERIAL_TEXT = (32874, 73415)
 _BOOL = {
     "是": True, "否": False, "yes": True, "no": False, "true": True, "false": False, "y": True, "n": False,
     "1": True, "0": False, "已签订": True, "未签订": False, "签订": True, "有": True,
@@ -186,17 +197,34 @@ def header_score(kind: RecordKind, cells: list[Any]) -> int:
 
 def detect_kind(cells: list[Any]) -> RecordKind | None:
     """The record kind whose headers this row is, or None. Needs at least 3 known headers
-    (or all of a kind's required fields); ties go to the kind with more required fields found."""
+    (or all of a kind's required fields); ties go to the kind with more required fields found.
+    A kind whose rows need one of several fields (income: at least one measure) needs one of
+    them among the headers."""
     best: tuple[int, int, RecordKind] | None = None
     for kind in RECORD_KINDS.values():
         score = header_score(kind, cells)
-        required_found = sum(1 for f in kind.fields if f.required and f.name in _found_fields(kind, cells))
+        found = _found_fields(kind, cells)
+        if kind.at_least_one and not found.intersection(kind.at_least_one):
+            continue
+        required_found = sum(1 for f in kind.fields if f.required and has_column(f, found))
         if score >= 3 or (score and required_found == len(kind.required_fields)):
             # prefer the kind that explains most required columns, then most columns
             rank = (required_found / len(kind.required_fields), score)
             if best is None or rank > best[:2]:
                 best = (*rank, kind)  # type: ignore[assignment]
     return best[2] if best else None
+
+
+def has_column(f: Field, found: set[str]) -> bool:
+    """Whether a table with columns ``found`` gives field ``f``: its own column, or the column
+    it is resolved from (a unit's name for its code)."""
+    return f.name in found or (f.resolved_from is not None and f.resolved_from in found)
+
+
+def known_header(text: str) -> bool:
+    """Whether a header cell names a field of any record kind."""
+    key = _header_key(split_header(text)[0])
+    return any(key in names for names in _HEADER_INDEX.values())
 
 
 def _found_fields(kind: RecordKind, cells: list[Any]) -> set[str]:
@@ -240,9 +268,20 @@ class Parsed:
     approximate: bool = False
     error: str | None = None  # a reason code
     changed: bool = False  # the text had to be normalised (unit, separator, full-width ...)
+    how: str | None = None  # a normalisation worth its own note: 'excel_serial', 'no_year'
+
+
+# what each kind of normalisation is called in a note (zh, en)
+SPECIAL_NOTES: dict[str, tuple[str, str]] = {
+    "excel_serial": ("Excel 日期序列号", "Excel serial date"),
+    "no_year": ("日期未写年份，按报告期补全", "date has no year; the period's year gives"),
+}
 
 
 def parse_number(raw: Any, factor: float = 1.0, dimension: str | None = None) -> Parsed:
+    """A number as districts type it. ``dimension``: money, weight, land (a unit in the cell
+    converts; a unit of another dimension, or a count's 人/户/个, is no number here) or count
+    (人, 人次, 户, 个, 次 ... are allowed; a measure unit is not)."""
     if is_empty(raw):
         return Parsed()
     if isinstance(raw, bool):
@@ -261,9 +300,11 @@ def parse_number(raw: Any, factor: float = 1.0, dimension: str | None = None) ->
     approximate = bool(m.group("pre") or m.group("post1") or m.group("post2"))
     mult = _MULTIPLIERS.get(m.group("mult") or "", 1.0)
     unit = m.group("unit")
+    if unit and dimension is not None and (unit in COUNT_UNITS) != (dimension == "count"):
+        return Parsed(error="R002_NOT_A_NUMBER")  # '5户' in an amount, '3吨' in a count
     if unit and unit.lower() in UNITS:
         dim, unit_factor = UNITS[unit.lower()] if unit.lower() in UNITS else UNITS[unit]
-        if dimension and dim != dimension:
+        if dimension and dim != dimension and dimension != "count":
             return Parsed(error="R002_NOT_A_NUMBER")
         value = number * mult * unit_factor  # the cell's own unit wins over the header's
     elif mult != 1.0 and dimension == "money":
@@ -274,7 +315,9 @@ def parse_number(raw: Any, factor: float = 1.0, dimension: str | None = None) ->
     return Parsed(value, approximate, changed=changed)
 
 
-def parse_date(raw: Any) -> Parsed:
+def parse_date(raw: Any, year: int | None = None) -> Parsed:
+    """A date as districts type it; ``year`` (the report period's) completes a day written
+    without its year (``6月5日``, ``6/5``)."""
     if is_empty(raw):
         return Parsed()
     if isinstance(raw, dt.datetime):
@@ -283,13 +326,16 @@ def parse_date(raw: Any) -> Parsed:
         return Parsed(raw)
     if isinstance(raw, (int, float, np.integer, np.floating)) and not isinstance(raw, bool):
         serial = float(raw)
-        if 20000 <= serial <= 80000 and serial == int(serial):  # Excel serial: 1954 .. 2119
-            return Parsed(_EXCEL_EPOCH + dt.timedelta(days=int(serial)), changed=True)
+        if _SERIAL_CELL[0] <= serial <= _SERIAL_CELL[1] and serial == int(serial):  # Excel serial: 1954 .. 2119
+            return Parsed(_EXCEL_EPOCH + dt.timedelta(days=int(serial)), changed=True, how="excel_serial")
         if 19000101 <= serial <= 21001231:
             raw = str(int(serial))
         else:
             return Parsed(error="R003_NOT_A_DATE")
-    text = clean_text(raw)
+    return _parse_date_text(clean_text(raw), year)
+
+
+def _parse_date_text(text: str, year: int | None) -> Parsed:
     for pattern in _DATE_RES:
         m = pattern.match(text)
         if m:
@@ -298,6 +344,18 @@ def parse_date(raw: Any) -> Parsed:
             except ValueError:
                 return Parsed(error="R003_NOT_A_DATE")
             return Parsed(value, changed=not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text))
+    m = _SERIAL_TEXT_RE.match(text)
+    if m and _SERIAL_TEXT[0] <= int(m.group(1)) <= _SERIAL_TEXT[1]:
+        return Parsed(_EXCEL_EPOCH + dt.timedelta(days=int(m.group(1))), changed=True, how="excel_serial")
+    if year is not None:
+        for pattern in _DAY_WITHOUT_YEAR_RES:
+            m = pattern.match(text)
+            if m:
+                try:
+                    value = dt.date(year, int(m.group(1)), int(m.group(2)))
+                except ValueError:
+                    return Parsed(error="R003_NOT_A_DATE")
+                return Parsed(value, changed=True, how="no_year")
     return Parsed(error="R003_NOT_A_DATE")
 
 
@@ -346,10 +404,10 @@ def parse_text(raw: Any) -> Parsed:
     return Parsed(text)
 
 
-def parse_cell(f: Field, raw: Any, factor: float = 1.0) -> Parsed:
+def parse_cell(f: Field, raw: Any, factor: float = 1.0, year: int | None = None) -> Parsed:
     t = f.type
     if t in (FieldType.MONEY, FieldType.NUMBER, FieldType.COUNT):
-        dimension = _DIMENSION.get(f.unit or "")
+        dimension = "count" if t == FieldType.COUNT else _DIMENSION.get(f.unit or "")
         p = parse_number(raw, factor, dimension)
         if p.value is not None and t == FieldType.COUNT and p.value != int(p.value):
             return Parsed(error="R005_NOT_INTEGER")
@@ -359,7 +417,7 @@ def parse_cell(f: Field, raw: Any, factor: float = 1.0) -> Parsed:
             p.value = round(p.value, 3)
         return p
     if t == FieldType.DATE:
-        return parse_date(raw)
+        return parse_date(raw, year)
     if t == FieldType.ENUM:
         return parse_enum(raw, f)
     if t == FieldType.BOOL:
@@ -387,12 +445,14 @@ class ColumnResult:
     errors: pd.Series | None  # reason code or None, per row; None when no cell failed
     approximate: np.ndarray  # bool per row
     changed_examples: list[tuple[str, str]] = field(default_factory=list)  # (raw, parsed)
+    # Parsed.how -> up to three (raw, parsed) examples: the normalisations with a note of their own
+    special_examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 _VECTOR_THRESHOLD = 256  # distinct values above which plain cells are parsed vectorised
 
 
-def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
+def parse_column(f: Field, raw: pd.Series, factor: float = 1.0, year: int | None = None) -> ColumnResult:
     """Parse one column. Text is cleaned vectorised; other types are parsed once per distinct
     value (``factorize``), the plain ones (``123``, ``2024-06-05``) vectorised when there
     are many, the rest one by one."""
@@ -400,7 +460,7 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
         return _text_column(raw)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
-    parsed = _parse_uniques(f, uniques, factor)
+    parsed = _parse_uniques(f, uniques, factor, year)
     lookup = [*parsed, Parsed()]  # the last entry stands for NA (code -1)
     idx = np.where(codes < 0, len(parsed), codes)
     errors_u = np.array([p.error for p in lookup], dtype=object)
@@ -425,23 +485,34 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0) -> ColumnResult:
         values_u = np.array([p.value for p in lookup], dtype=object)
         series = pd.Series(values_u[idx], index=raw.index, dtype=_DTYPES.get(f.type, object))
     has_errors = any(p.error for p in parsed)
-    examples = [(str(u), _shown_value(p)) for u, p in zip(uniques, parsed, strict=True) if p.changed][:3]
+    examples = [(str(u), _shown_value(p)) for u, p in zip(uniques, parsed, strict=True) if p.changed and not p.how][:3]
+    special: dict[str, list[tuple[str, str]]] = {}
+    for u, p in zip(uniques, parsed, strict=True):
+        if p.how and len(special.setdefault(p.how, [])) < 3:
+            special[p.how].append((_shown_raw(u), _shown_value(p)))
     return ColumnResult(
         values=series,
         errors=pd.Series(errors_u[idx], index=raw.index, dtype=object) if has_errors else None,
         approximate=approx_u[idx],
         changed_examples=examples,
+        special_examples=special,
     )
 
 
-def _parse_uniques(f: Field, uniques: np.ndarray, factor: float) -> list[Parsed]:
+def _shown_raw(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _parse_uniques(f: Field, uniques: np.ndarray, factor: float, year: int | None = None) -> list[Parsed]:
     if len(uniques) <= _VECTOR_THRESHOLD or f.type not in (
         FieldType.COUNT,
         FieldType.MONEY,
         FieldType.NUMBER,
         FieldType.DATE,
     ):
-        return [parse_cell(f, u, factor) for u in uniques]
+        return [parse_cell(f, u, factor, year) for u in uniques]
     as_text = pd.Series(uniques, dtype=object).map(lambda v: v if isinstance(v, str) else None)
     if f.type == FieldType.DATE:
         fast = pd.to_datetime(as_text, format="%Y-%m-%d", errors="coerce")
@@ -458,7 +529,7 @@ def _parse_uniques(f: Field, uniques: np.ndarray, factor: float) -> list[Parsed]
         whole = numbers == np.floor(numbers)
         ok = ok & (whole | (f.type != FieldType.COUNT))  # not in place: to_numpy() may be a read-only view
         fast_values = numbers.tolist()
-    return [Parsed(fast_values[i]) if ok[i] else parse_cell(f, u, factor) for i, u in enumerate(uniques)]
+    return [Parsed(fast_values[i]) if ok[i] else parse_cell(f, u, factor, year) for i, u in enumerate(uniques)]
 
 
 def _shown_value(p: Parsed) -> str:

@@ -33,14 +33,15 @@ from psycopg.types.json import Jsonb
 from ingestion.config import Settings
 from ingestion.contract import FieldType, RecordKind
 from ingestion.metadata import Metadata, resolve
-from ingestion.normalise import ColumnMap, clean_text, is_empty, parse_column, parse_number
+from ingestion.normalise import SPECIAL_NOTES, ColumnMap, clean_text, is_empty, parse_column, parse_number
 from ingestion.problems import FileRejected, Problem
 from ingestion.read import ReadResult, Table, read_file
+from ingestion.units import UnitNames, resolve_unit_names
 from ingestion.warehouse import apply_schema
 
 log = logging.getLogger(__name__)
 
-ALLOWED_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".txt", ".json")
+ALLOWED_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt", ".tsv", ".json")
 LINEAGE = ("submission_id", "file_hash", "source_sheet", "source_row", "reporting_unit_code", "period")
 
 
@@ -63,6 +64,7 @@ class FileOutcome:
     duplicate_of: int | None = None
     reprocess_of: int | None = None  # the original receipt this run re-ran (pairstats reprocess)
     encoding: str | None = None
+    file_format: str | None = None  # what the file is (xlsx, xls, ods, csv, tsv, json), whatever its name
     # record kind -> the submission this file replaces as the current version (a correction)
     supersedes: dict[str, int] = field(default_factory=dict)
     # record kind -> a later submission that stays current (an old file re-run after a correction)
@@ -88,6 +90,7 @@ class FileOutcome:
             "duplicate_of": self.duplicate_of,
             "reprocess_of": self.reprocess_of,
             "encoding": self.encoding,
+            "file_format": self.file_format,
             "supersedes": self.supersedes,
             "superseded_by": self.superseded_by,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -161,6 +164,7 @@ class Ingester:
         self.settings = settings
         self.run_id = run_id
         self._codes: frozenset[str] | None = None
+        self._open_results: list[ReadResult] = []  # closed when their file is done
         apply_schema(conn)
         from ingestion.validate import warm_up
 
@@ -200,7 +204,9 @@ class Ingester:
         try:
             with self.conn.transaction(force_rollback=dry_run):
                 self._ingest_locked(path, received, file_hash, size, archive_path, outcome, dry_run=dry_run)
+            self._close_results()
         except Exception as exc:  # a bug, a late file error: nothing half-loaded stays behind
+            self._close_results()
             if self.conn.closed:
                 raise
             if isinstance(exc, _Abort):
@@ -225,6 +231,10 @@ class Ingester:
             )
             self.conn.commit()
         return outcome
+
+    def _close_results(self) -> None:
+        while self._open_results:
+            self._open_results.pop().close()
 
     # -- steps --------------------------------------------------------------------------
 
@@ -261,11 +271,15 @@ class Ingester:
         try:
             if size > self.settings.max_file_bytes:
                 raise FileRejected(Problem.make("F009_TOO_LARGE", size=size, limit=self.settings.max_file_bytes))
-            result = read_file(path, max_unzipped_bytes=self.settings.max_unzipped_bytes, suffix=received.suffix)
-            out.encoding = result.encoding
+            result = read_file(
+                path, max_unzipped_bytes=self.settings.max_unzipped_bytes, suffix=received.suffix, name=received.name
+            )
+            self._open_results.append(result)
+            out.encoding, out.file_format = result.encoding, result.file_format
             meta = self._resolve(received, result)
             # what the file says is kept with a refusal too (the digest groups refusals by unit)
-            out.reporting_unit_code, out.period = meta.reporting_unit_code, meta.period.code
+            out.reporting_unit_code = meta.reporting_unit_code
+            out.period = meta.period.code if meta.period else None
             if not self._unit_known(meta.reporting_unit_code):
                 raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", unit_code=meta.reporting_unit_code))
         except FileRejected as rejected:
@@ -278,7 +292,7 @@ class Ingester:
         out.normalisations.extend(result.notes)
         out.submission_id = self._insert_audit(received, file_hash, size, archive_path, out, meta=meta)
 
-        known_pairings = self._known_pairings(meta.reporting_unit_code)
+        known_pairings = self.known_pairings(meta.reporting_unit_code)
         try:
             for table in sorted(result.tables, key=lambda t: t.kind.load_order):
                 loaded_keys = self._load_table(table, meta, out, known_pairings)
@@ -297,13 +311,23 @@ class Ingester:
             out.reprocess_of, out.supersedes, out.superseded_by = None, {}, {}
 
     def _resolve(self, received: Received, result: ReadResult) -> Metadata:
-        return resolve(
+        meta = resolve(
             envelope=result.envelope,
             preamble=result.preamble_text,
             file_name=received.name,
             landing_folder=received.folder,
             name_lookup=self._unit_by_name,
+            needs_period=any(t.kind.needs_period for t in result.tables),
         )
+        if meta.period is None:
+            result.notes.append(
+                Problem(
+                    "W003_NORMALISED",
+                    "已规范化：文件只含结对关系（登记），无需报告期",
+                    "Normalised: the file holds pairings only (a registration): no period needed",
+                )
+            )
+        return meta
 
     def _unit_known(self, code: str) -> bool:
         return self.conn.execute("select 1 from ref.regions where code = %s limit 1", (code,)).fetchone() is not None
@@ -326,7 +350,7 @@ class Ingester:
         ).fetchall()
         return rows[0][0] if len(rows) == 1 else None
 
-    def _known_pairings(self, unit: str) -> set[str]:
+    def known_pairings(self, unit: str) -> set[str]:
         rows = self.conn.execute(
             """select distinct p.pairing_code from raw.pairings p
                join audit.submission_files s using (submission_id)
@@ -343,10 +367,11 @@ class Ingester:
         from ingestion.validate import ValidationParams, validate
 
         kind = table.kind
+        period = meta.period
         params = ValidationParams(
-            period=meta.period.code,
-            period_start=meta.period.start,
-            period_end=meta.period.end,
+            period=period.code if period else None,
+            period_start=period.start if period else None,
+            period_end=period.end if period else None,
             known_pairings=frozenset(known_pairings),
             today=dt.date.today(),
         )
@@ -355,7 +380,9 @@ class Ingester:
         loaded_keys: set[str] = set()
         detail_sums: dict[str, float] = {}
         out.normalisations.extend(table.notes)
-        examples: dict[str, list[tuple[str, str]]] = {}
+        examples: dict[tuple[str | None, str], list[tuple[str, str]]] = {}  # (how, field) -> (raw, parsed)
+        year = period.start.year if period else None  # completes a date written without its year
+        names = UnitNames(self.conn, meta.reporting_unit_code) if _names_resolved(kind) else None
         rejected: list[tuple] = []  # quarantine rows, written once the COPY of good rows is done
         timings = {"read": 0.0, "normalise": 0.0, "validate": 0.0, "copy": 0.0}
         chunks = iter(table.chunks)
@@ -368,7 +395,9 @@ class Ingester:
                     break
                 t = time.perf_counter()
                 counts["received"] += len(chunk)
-                typed, problems, approx = self._normalise_chunk(table, chunk, examples, detail_sums)
+                typed, problems, approx = self._normalise_chunk(table, chunk, examples, detail_sums, year)
+                if names is not None:
+                    resolve_unit_names(table, chunk, typed, problems, names, out)
                 timings["normalise"] += time.perf_counter() - t
 
                 t = time.perf_counter()
@@ -401,13 +430,14 @@ class Ingester:
         self._write_quarantine(rejected)
         timings["copy"] += time.perf_counter() - t
 
-        for name, pairs in examples.items():
+        for (how, name), pairs in examples.items():
             raw_s = "、".join(f"{a}→{b}" for a, b in pairs)
+            what_zh, what_en = SPECIAL_NOTES[how] if how else ("", "")
             out.normalisations.append(
                 Problem(
                     "W003_NORMALISED",
-                    f"已规范化：“{table.sheet}”列 {name}：{raw_s}",
-                    f"Normalised: '{table.sheet}' column {name}: {raw_s}",
+                    f"已规范化：“{table.sheet}”列 {name}：{what_zh + ' ' if what_zh else ''}{raw_s}",
+                    f"Normalised: '{table.sheet}' column {name}: {what_en + ' ' if what_en else ''}{raw_s}",
                     sheet=table.sheet,
                     column=name,
                 )
@@ -438,8 +468,9 @@ class Ingester:
         self,
         table: Table,
         chunk: pd.DataFrame,
-        examples: dict[str, list[tuple[str, str]]],
+        examples: dict[tuple[str | None, str], list[tuple[str, str]]],
         detail_sums: dict[str, float],
+        year: int | None,
     ) -> tuple[pd.DataFrame, dict[Any, list[Problem]], pd.DataFrame]:
         kind = table.kind
         columns: dict[str, Any] = {}
@@ -451,10 +482,12 @@ class Ingester:
             if cmap is None:  # an optional column the file does not have
                 columns[f.name] = parse_column(f, pd.Series(None, index=chunk.index, dtype=object)).values
                 continue
-            res = parse_column(f, chunk[f.name], cmap.factor)
+            res = parse_column(f, chunk[f.name], cmap.factor, year)
             columns[f.name] = res.values
             if res.changed_examples:
-                examples.setdefault(f.name, res.changed_examples)
+                examples.setdefault((None, f.name), res.changed_examples)
+            for how, pairs in res.special_examples.items():
+                examples.setdefault((how, f.name), pairs)
             if res.approximate.any():
                 approx_fields[f.name] = res.approximate
             if f.type in (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER):
@@ -598,7 +631,11 @@ class Ingester:
             if name == "_row" or name not in detail_sums or is_empty(total_raw):
                 continue
             f = by_name[name].field
-            dim = {"元": "money", "吨": "weight", "亩": "land"}.get(f.unit or "")
+            dim = (
+                "count"
+                if f.type == FieldType.COUNT
+                else {"元": "money", "吨": "weight", "亩": "land"}.get(f.unit or "")
+            )
             total = parse_number(total_raw, by_name[name].factor, dim).value
             if total is None:
                 continue
@@ -638,12 +675,12 @@ class Ingester:
                 received.landing_path,
                 str(archive_path) if archive_path else None,
                 size,
-                received.suffix.lstrip("."),
+                out.file_format or received.suffix.lstrip("."),
                 out.encoding,
                 out.reporting_unit_code,
                 out.period,
-                meta.period.start if meta else None,
-                meta.period.end if meta else None,
+                meta.period.start if meta and meta.period else None,
+                meta.period.end if meta and meta.period else None,
                 out.record_kinds,
                 out.status,
                 out.duplicate_of,
@@ -671,6 +708,10 @@ class Ingester:
                 out.submission_id,
             ),
         )
+
+
+def _names_resolved(kind: RecordKind) -> bool:
+    return any(f.resolved_from for f in kind.fields)
 
 
 class _SeenKeys:
@@ -731,7 +772,7 @@ class _RawWriter:
             "source_sheet": _constant(self.sheet, n),
             "source_row": pa.array(good["_row"].to_numpy(dtype=np.int64)),
             "reporting_unit_code": _constant(self.meta.reporting_unit_code, n),
-            "period": _constant(self.meta.period.code, n),
+            "period": _constant(self.meta.period.code if self.meta.period else None, n),
         }
         for f in self.kind.fields:
             col = good[f.name]
@@ -787,8 +828,10 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files, and the files inside folders (recursively), in submission order.
 
     Deterministic: by folder, then by the period the file name states (a unit's earlier
-    submission registers pairings its later ones reference), then pairings files before the
-    others (a submission sent as one csv per kind), then by name."""
+    submission registers pairings its later ones reference; a registration without a period
+    first), then pairings files before the others (a submission sent as one csv per kind),
+    then by name. Order is an optimisation, not a condition: a row that names a pairing not
+    registered yet lands by itself once it is (``ingestion.service``)."""
     found: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -802,21 +845,21 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 def _submission_order(path: Path) -> tuple:
     """Folder, then the period the name states (2024Q3 before 2024-10; none last), then
     pairings files first, then name."""
-    from ingestion.metadata import parse_period
+    from ingestion.metadata import period_or_none as parse_period
 
     period = parse_period(path.stem)
-    start = period.start if period else dt.date.max
-    return (str(path.parent), start, 0 if _declares_pairings(path) else 1, path.name)
+    pairings = _declares_pairings(path)
+    # a registration (pairings, no period named) first; a file naming no period last
+    start = period.start if period else (dt.date.min if pairings else dt.date.max)
+    return (str(path.parent), start, 0 if pairings else 1, path.name)
 
 
 def _declares_pairings(path: Path) -> bool:
-    """Whether a csv file's header is the pairings table (reads its first lines only)."""
-    if path.suffix.lower() not in (".csv", ".txt"):
-        return False
-    from ingestion.read import peek_csv_kind
+    """Whether a text file's header is the pairings table (reads its first lines only)."""
+    from ingestion.read import peek_kind
 
     try:
-        kind = peek_csv_kind(path)
+        kind = peek_kind(path)
     except Exception:  # unreadable files are refused later, with their reason
         return False
     return kind is not None and kind.name == "pairings"

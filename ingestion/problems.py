@@ -135,8 +135,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     "W003_NORMALISED": ("已规范化：{detail}", "Normalised: {detail}"),
     "W004_NAME_CODE_MISMATCH": (
-        "“{column_zh}”{code} 在区划代码库中为“{register_name}”，与所填名称“{value}”不一致，请核实",
-        "'{column}' {code} is '{register_name}' in the register, not '{value}' as written; please check",
+        "“{column_zh}”{given_code} 在区划代码库中为“{register_name}”，与所填名称“{value}”不一致，请核实",
+        "'{column}' {given_code} is '{register_name}' in the register, not '{value}' as written; please check",
     ),
 }
 

@@ -37,8 +37,8 @@ create table if not exists audit.submission_files (
     landing_path text,                       -- where it was picked up
     archive_path text,                       -- the kept copy: <home>/archive/<hash[:2]>/<hash>
     size_bytes bigint not null,
-    file_format text,                        -- xlsx / csv / json
-    encoding text,                           -- detected text encoding (csv)
+    file_format text,                        -- what the file is: xlsx / xls / ods / csv / tsv / json (else its suffix)
+    encoding text,                           -- detected text encoding (csv, tsv): utf-8, utf-8-sig, gbk, gb18030, utf-16-le
     received_at timestamptz not null default now(),
     processed_at timestamptz,
     reporting_unit_code text,
@@ -74,6 +74,10 @@ create index if not exists submission_files_unit_period_idx
 -- (to tell a district what its file corrects) and by dbt (stg_audit__submission_versions).
 -- Versions are ordered by receipt: a re-run (reprocess_of) takes the place of the file it
 -- re-runs, so re-running an old file never overrides a correction received after it.
+-- A file without a period (pairings only: a registration, contract v1.1) is never superseded
+-- by another file — two registrations of one unit both stay current, and a later pairings row
+-- of the same 结对编号 changes that pairing (dbt: int_pairings_historised); only a re-run of the
+-- same receipt replaces its earlier attempt: such files are partitioned by their receipt.
 create or replace view audit.submission_versions as
 with kinds as (
     select
@@ -109,7 +113,7 @@ select
     lead(submission_id) over versions is null as is_current
 from kinds
 window versions as (
-    partition by reporting_unit_code, period, record_kind
+    partition by reporting_unit_code, coalesce(period, '#' || receipt_id), record_kind
     order by receipt_id, submission_id
 );
 
@@ -119,7 +123,7 @@ create table if not exists raw.pairings (
     source_sheet text,
     source_row integer not null,
     reporting_unit_code text not null,
-    period text not null,
+    period text,                    -- null for a pairings-only file (a registration)
     pairing_code text not null,
     urban_unit_code text not null,
     urban_unit_name text,
@@ -136,6 +140,8 @@ create table if not exists raw.pairings (
 create index if not exists pairings_submission_brin on raw.pairings using brin (submission_id)
     with (autosummarize = on);
 alter index raw.pairings_submission_brin set (autosummarize = on);
+-- contract v1.1: a pairings-only file (a registration) has no period
+alter table raw.pairings alter column period drop not null;
 create index if not exists pairings_unit_code_idx on raw.pairings (reporting_unit_code, pairing_code);
 
 create table if not exists raw.activities (
@@ -193,12 +199,13 @@ create table if not exists raw.income_effects (
     reporting_unit_code text not null,
     period text not null,
     pairing_code text not null,
-    collective_income_increase_yuan numeric(18, 2) not null,
-    villager_income_increase_yuan numeric(18, 2) not null,
-    produce_sold_tonnes numeric(16, 3) not null,
-    produce_sales_yuan numeric(18, 2) not null,
-    jobs_created integer not null,
-    households_benefited integer not null,
+    -- each measure may be empty: null = not reported, never 0 (the ingester keeps at least one)
+    collective_income_increase_yuan numeric(18, 2),
+    villager_income_increase_yuan numeric(18, 2),
+    produce_sold_tonnes numeric(16, 3),
+    produce_sales_yuan numeric(18, 2),
+    jobs_created integer,
+    households_benefited integer,
     is_approximate boolean not null default false,
     approximate_fields text[],
     loaded_at timestamptz not null default now()
@@ -206,6 +213,14 @@ create table if not exists raw.income_effects (
 create index if not exists income_effects_submission_brin on raw.income_effects using brin (submission_id)
     with (autosummarize = on);
 alter index raw.income_effects_submission_brin set (autosummarize = on);
+-- contract v1.1: warehouses created when every measure was required converge to the same shape
+alter table raw.income_effects
+    alter column collective_income_increase_yuan drop not null,
+    alter column villager_income_increase_yuan drop not null,
+    alter column produce_sold_tonnes drop not null,
+    alter column produce_sales_yuan drop not null,
+    alter column jobs_created drop not null,
+    alter column households_benefited drop not null;
 
 create table if not exists quarantine.rejected_rows (
     id bigint generated always as identity primary key,

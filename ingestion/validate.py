@@ -77,9 +77,9 @@ log = logging.getLogger(__name__)
 class ValidationParams:
     """What the rules need to know beyond the rows themselves."""
 
-    period: str  # period code, e.g. 2024-06 or 2024Q2 (for messages)
-    period_start: dt.date
-    period_end: dt.date  # inclusive
+    period: str | None  # period code, e.g. 2024-06 or 2024Q2 (for messages); None: a registration
+    period_start: dt.date | None
+    period_end: dt.date | None  # inclusive
     known_pairings: frozenset[str]  # pairing codes registered for the reporting unit
     today: dt.date
 
@@ -314,12 +314,11 @@ def suite_parameters(params: ValidationParams) -> dict[str, Any]:
         # a datetime, not a date: pandas refuses to compare a Timestamp with a date
         return dt.datetime.combine(day, dt.time.min)
 
-    return {
-        "period_start": midnight(params.period_start),
-        "period_end": midnight(params.period_end),
-        "today": midnight(params.today),
-        "known_pairings": sorted(params.known_pairings),
-    }
+    values: dict[str, Any] = {"today": midnight(params.today), "known_pairings": sorted(params.known_pairings)}
+    if params.period_start is not None and params.period_end is not None:  # a registration has no period
+        values["period_start"] = midnight(params.period_start)
+        values["period_end"] = midnight(params.period_end)
+    return values
 
 
 def _frame_for_gx(record: RecordKind, df: pd.DataFrame, plan: _FramePlan) -> pd.DataFrame:
@@ -410,7 +409,7 @@ def _problems(record: RecordKind, df: pd.DataFrame, params: ValidationParams, re
 
 
 def _params_for(code: str, params: ValidationParams) -> dict[str, Any]:
-    if code == "R010_DATE_OUTSIDE_PERIOD":
+    if code == "R010_DATE_OUTSIDE_PERIOD" and params.period_start and params.period_end:
         return {
             "period": params.period,
             "start": params.period_start.isoformat(),
@@ -530,6 +529,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Time GX row validation on a synthetic activities frame.")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--bad-share", type=float, default=0.001)
-    parser.add_argument("--chunk", type=int, default=250_000, help="chunk size of the readers (read.CHUNK_ROWS)")
+    parser.add_argument("--chunk", type=int, default=250_000, help="chunk size of the readers (tables.CHUNK_ROWS)")
     args = parser.parse_args()
     _bench(args.rows, args.bad_share, args.chunk)

@@ -13,7 +13,8 @@
     to_char({{ date_column }}, 'YYYY')
 {%- endmacro %}
 
-{#- 'month' | 'quarter' | 'year' from a period code; null when the code is none of them. -#}
+{#- 'month' | 'quarter' | 'year' from a period code; null when the code is none of them, and
+    for a null code (a pairings-only registration has no period). -#}
 {% macro period_grain(code_column) -%}
     case
         when {{ code_column }} ~ '^[0-9]{4}-[0-9]{2}$' then 'month'

@@ -1,43 +1,31 @@
 -- The roll-up neither loses nor invents anything: on the reporting unit, the civil tree's
--- top level (provinces), summed over all years, equals the facts' own totals. Returns the
--- measures that differ.
+-- top level (provinces), summed over all years, equals the facts' own totals, measure by
+-- measure, and so do the rows behind each figure (count(<measure>) in the facts = the sum of
+-- <measure>_rows): a figure no fact row reported must stay empty, never become 0. Sums are
+-- compared with coalesce (an empty total is 0 on both sides), row counts exactly. Returns
+-- the measures that differ.
+
+{%- set measures = [
+    ('fct_activity_counts', 'activity_count', 'activity_count'),
+    ('fct_activity_counts', 'participants', 'participants'),
+    ('fct_activity_counts', 'party_member_participants', 'party_member_participants'),
+    ('fct_projects', '1', 'project_count'),
+    ('fct_projects', 'investment_yuan', 'investment_yuan'),
+    ('fct_projects', 'land_mu', 'land_mu'),
+    ('fct_projects', 'households_benefited', 'project_households_benefited'),
+    ('fct_income_effects', 'collective_income_increase_yuan', 'collective_income_increase_yuan'),
+    ('fct_income_effects', 'villager_income_increase_yuan', 'villager_income_increase_yuan'),
+    ('fct_income_effects', 'produce_sold_tonnes', 'produce_sold_tonnes'),
+    ('fct_income_effects', 'produce_sales_yuan', 'produce_sales_yuan'),
+    ('fct_income_effects', 'jobs_created', 'jobs_created'),
+    ('fct_income_effects', 'households_benefited', 'households_benefited'),
+] %}
 
 with
 
-activity_totals as (
-
-    select
-        coalesce(sum(activity_count), 0) as activity_count,
-        coalesce(sum(participants), 0) as participants
-    from {{ ref('fct_activity_counts') }}
-
-),
-
-project_totals as (
-
-    select
-        count(*) as project_count,
-        coalesce(sum(investment_yuan), 0) as investment_yuan
-    from {{ ref('fct_projects') }}
-
-),
-
-income_totals as (
-
-    select coalesce(sum(villager_income_increase_yuan), 0) as villager_income_increase_yuan
-    from {{ ref('fct_income_effects') }}
-
-),
-
 rolled_up as (
 
-    select
-        coalesce(sum(activity_count), 0) as activity_count,
-        coalesce(sum(participants), 0) as participants,
-        coalesce(sum(project_count), 0) as project_count,
-        coalesce(sum(investment_yuan), 0) as investment_yuan,
-        coalesce(sum(villager_income_increase_yuan), 0) as villager_income_increase_yuan
-    from {{ ref('rpt_region_rollup') }}
+    select * from {{ ref('rpt_region_rollup') }}
     where
         attribution = 'reporting_unit'
         and tree = 'civil'
@@ -48,45 +36,34 @@ rolled_up as (
 
 compared as (
 
+    {%- for fact, fact_value, measure in measures %}
     select
-        'activity_count' as measure,
-        activity_totals.activity_count::numeric as in_facts,
-        rolled_up.activity_count::numeric as in_rollup
-    from activity_totals cross join rolled_up
+        '{{ measure }}' as measure,
+        facts.in_facts,
+        rollup_totals.in_rollup,
+        facts.rows_in_facts,
+        rollup_totals.rows_in_rollup
+    from (
+        select
+            coalesce(sum({{ fact_value }}), 0)::numeric as in_facts,
+            count({{ fact_value }})::bigint as rows_in_facts
+        from {{ ref(fact) }}
+    ) as facts
+    cross join (
+        select
+            coalesce(sum({{ measure }}), 0)::numeric as in_rollup,
+            coalesce(sum({{ measure }}_rows), 0)::bigint as rows_in_rollup
+        from rolled_up
+    ) as rollup_totals
+    {%- if not loop.last %}
 
     union all
-
-    select
-        'participants' as measure,
-        activity_totals.participants::numeric as in_facts,
-        rolled_up.participants::numeric as in_rollup
-    from activity_totals cross join rolled_up
-
-    union all
-
-    select
-        'project_count' as measure,
-        project_totals.project_count::numeric as in_facts,
-        rolled_up.project_count::numeric as in_rollup
-    from project_totals cross join rolled_up
-
-    union all
-
-    select
-        'investment_yuan' as measure,
-        project_totals.investment_yuan as in_facts,
-        rolled_up.investment_yuan as in_rollup
-    from project_totals cross join rolled_up
-
-    union all
-
-    select
-        'villager_income_increase_yuan' as measure,
-        income_totals.villager_income_increase_yuan as in_facts,
-        rolled_up.villager_income_increase_yuan as in_rollup
-    from income_totals cross join rolled_up
+    {% endif %}
+    {%- endfor %}
 
 )
 
 select * from compared
-where in_facts <> in_rollup
+where
+    in_facts is distinct from in_rollup
+    or rows_in_facts is distinct from rows_in_rollup

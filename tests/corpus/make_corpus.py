@@ -251,6 +251,7 @@ class Case:
     raw_values: dict[str, Any] = field(default_factory=dict)  # {table, column, values}: stored, by source row
     bad_rows: list[int] = field(default_factory=list)  # source rows (1-based) that must be in quarantine
     xfail: str | None = None  # a known bug in ingestion/: why the outcome differs from the expected one
+    accept: list[str] = field(default_factory=list)  # rejected: other codes the contract allows for this file
 
     def manifest_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -265,7 +266,7 @@ class Case:
         }
         if self.status == "loaded":
             entry["bad_rows"] = self.bad_rows
-        for key in ("settings", "message_contains", "raw_values", "xfail"):
+        for key in ("settings", "message_contains", "raw_values", "xfail", "accept"):
             if getattr(self, key):
                 entry[key] = getattr(self, key)
         return entry
@@ -327,13 +328,98 @@ def _bad_encoding_csv() -> bytes:
 
 
 def _utf16_csv() -> bytes:
-    return csv_bytes([ACTIVITIES_HEADER, *GOOD_ACTIVITIES]).decode("utf-8").encode("utf-16")  # with its BOM
+    """UTF-16 little-endian with its BOM (FF FE), as Windows writes "Unicode": accepted (contract v1.1)."""
+    return b"\xff\xfe" + csv_bytes([ACTIVITIES_HEADER, *GOOD_ACTIVITIES]).decode("utf-8").encode("utf-16-le")
+
+
+def _utf16_no_bom_csv() -> bytes:
+    """The same text in UTF-16 LE without a BOM: the contract accepts UTF-16 only with its BOM."""
+    return csv_bytes([ACTIVITIES_HEADER, *GOOD_ACTIVITIES]).decode("utf-8").encode("utf-16-le")
 
 
 def _ole2() -> bytes:
-    # the OLE2 compound-file signature and the start of its header, as an old .xls / .doc begins
+    # the OLE2 compound-file signature and the start of its header, as an old .xls / .doc begins,
+    # and nothing after it: no FAT, no directory, no stream (an upload cut off)
     header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + b"\x3e\x00\x03\x00\xfe\xff\x09\x00\x06\x00"
     return header + bytes(512 - len(header)) + "共建活动统计表（Word 97-2003 文档）".encode("utf-16-le")
+
+
+def ole2_compound(root_clsid: bytes, streams: dict[str, bytes]) -> bytes:
+    """A Compound File Binary (OLE2, version 3, 512-byte sectors) holding ``streams`` under its root,
+    as Word 97-2003 and Excel 97-2003 files are. Each stream is padded to whole sectors of at least
+    4096 bytes (the mini-stream cutoff), so every stream lives in ordinary sectors: one FAT sector,
+    one directory sector, then the streams' sectors in order."""
+    end, free, fat_sect = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+    names = sorted(streams, key=lambda n: (len(n), n.upper()))  # the directory's order of names
+    datas = []
+    for name in names:
+        data = streams[name]
+        size = max(4096, -(-len(data) // 512) * 512)
+        datas.append(data + bytes(size - len(data)))
+    fat = [fat_sect, end]
+    starts, sector = [], 2
+    for data in datas:
+        count = len(data) // 512
+        starts.append(sector)
+        fat += [sector + i + 1 for i in range(count - 1)] + [end]
+        sector += count
+    assert len(fat) <= 128, "one FAT sector"
+    fat += [free] * (128 - len(fat))
+
+    def entry(
+        name: str, kind: int, start: int, size: int, child: int = free, right: int = free, clsid: bytes = b""
+    ) -> bytes:
+        encoded = (name + "\0").encode("utf-16-le")
+        return (
+            encoded.ljust(64, b"\0")
+            + struct.pack("<HBB", len(encoded), kind, 1)  # name length, type, colour (black)
+            + struct.pack("<III", free, right, child)  # left sibling, right sibling, child
+            + clsid.ljust(16, b"\0")
+            + bytes(4 + 8 + 8)  # state bits, creation and modification times (none)
+            + struct.pack("<IQ", start, size)
+        )
+
+    directory = entry("Root Entry", 5, end, 0, child=1, clsid=root_clsid)
+    for i, (name, start) in enumerate(zip(names, starts, strict=True), start=1):
+        directory += entry(name, 2, start, len(streams[name]), right=i + 1 if i < len(names) else free)
+    assert len(directory) <= 512, "one directory sector"
+    directory = directory.ljust(512, b"\0")
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + bytes(16)
+        + struct.pack("<HHHHH", 0x003E, 0x0003, 0xFFFE, 9, 6)  # minor, major, byte order, sector shifts
+        + bytes(6)
+        + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0)
+        + struct.pack("<I", 0)  # DIFAT[0]: the FAT is sector 0
+        + struct.pack("<I", free) * 108
+    )
+    assert len(header) == 512
+    return header + struct.pack("<128I", *fat) + directory + b"".join(datas)
+
+
+WORD_CLSID = bytes.fromhex("0609020000000000c000000000000046")  # {00020906-0000-0000-C000-000000000046}
+
+
+def _word_doc() -> bytes:
+    """A Word 97-2003 document (.doc): OLE2 with WordDocument and 1Table streams, no Workbook."""
+    fib = struct.pack("<HHHH", 0xA5EC, 0x00C1, 0x0000, 0x0804)  # wIdent, nFib, unused, lid zh-CN
+    text = "库尔勒市2025年1月城乡结对共建活动情况汇报".encode("utf-16-le")
+    return ole2_compound(WORD_CLSID, {"WordDocument": fib + bytes(0x600 - len(fib)) + text, "1Table": bytes(512)})
+
+
+def _html_xls() -> bytes:
+    """What web systems send as "导出Excel": an HTML page named .xls, with Excel's namespaces."""
+    cells = "".join(f"<th>{h}</th>" for h in ACTIVITIES_HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in GOOD_ACTIVITIES)
+    return (
+        '<html xmlns:o="urn:schemas-microsoft-com:office:office" '
+        'xmlns:x="urn:schemas-microsoft-com:office:excel" xmlns="http://www.w3.org/TR/REC-html40">\r\n'
+        '<head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+        "<!--[if gte mso 9]><xml><x:ExcelWorkbook><x:ExcelWorksheets><x:ExcelWorksheet>"
+        "<x:Name>共建活动</x:Name><x:WorksheetOptions><x:DisplayGridlines/></x:WorksheetOptions>"
+        "</x:ExcelWorksheet></x:ExcelWorksheets></x:ExcelWorkbook></xml><![endif]-->\r\n"
+        f'</head><body><table border="1"><tr>{cells}</tr>{body}</table></body></html>\r\n'
+    ).encode()
 
 
 def _html_table() -> bytes:
@@ -468,10 +554,10 @@ CASES: list[Case] = [
         _bad_encoding_csv,
     ),
     rejected(
-        at(named("activities_utf16", "csv")),
-        "a CSV saved as UTF-16 ('Unicode text' export) / UTF-16 编码",
+        at(named("activities_utf16_no_bom", "csv")),
+        "a CSV in UTF-16 without a BOM (only UTF-16 with a BOM is accepted) / 无 BOM 的 UTF-16 编码",
         "F013_BAD_ENCODING",
-        _utf16_csv,
+        _utf16_no_bom_csv,
     ),
     rejected(
         at(named("activities_truncated", "xlsx")),
@@ -624,7 +710,53 @@ CASES: list[Case] = [
     ),
     rejected(at(named("report", "pdf")), "a .pdf file / PDF 文件", "F002_UNSUPPORTED_TYPE", _pdf),
     rejected(at(named("report", "docx")), "a .docx file / Word 文件", "F002_UNSUPPORTED_TYPE", _docx),
-    rejected(at(named("activities", "xls")), "an old .xls file / 旧版 Excel", "F002_UNSUPPORTED_TYPE", _ole2),
+    rejected(
+        at(named("activities_cut_off", "xls")),
+        "an .xls cut off after its OLE2 header (no directory, no workbook stream) / 旧版工作簿不完整",
+        "F001_UNREADABLE",
+        _ole2,
+    ),
+    rejected(
+        at(named("activities_word_doc", "xls")),
+        "a Word 97-2003 .doc named .xls (OLE2 with WordDocument, no Workbook stream) / Word 文档改名 .xls",
+        "F016_NOT_XLSX",
+        _word_doc,
+        accept=["F001_UNREADABLE"],
+    ),
+    rejected(
+        at(named("activities_web_export", "xls")),
+        "an HTML page saved as .xls (a web system's 导出Excel) / 网页导出的“Excel”",
+        "F016_NOT_XLSX",
+        _html_xls,
+    ),
+    rejected(
+        at(f"{UNIT}_activities_title_half_year.csv"),
+        "title row 库尔勒市2025年1-6月… : a span of six months, not a period / 报告期为1-6月",
+        "F017_NOT_A_PERIOD",
+        activities_csv(preamble=[["库尔勒市2025年1-6月城乡结对共建活动统计表"]]),
+        message_contains=["1-6月"],
+    ),
+    rejected(
+        at(f"{UNIT}_activities_cumulative.csv"),
+        "报告期：2025年1-6月累计 in the block above the table: cumulative figures / 累计数",
+        "F017_NOT_A_PERIOD",
+        activities_csv(preamble=[["填报单位：库尔勒市", "", "", "", "报告期：2025年1-6月累计"]]),
+        message_contains=["1-6月"],
+    ),
+    rejected(
+        at(f"{UNIT}_2025年上半年_activities.csv"),
+        "上半年 in the file name: a half year, not a period / 报告期为上半年",
+        "F017_NOT_A_PERIOD",
+        activities_csv(),
+        message_contains=["上半年"],
+    ),
+    rejected(
+        at(f"{UNIT}_activities_full_year.csv"),
+        "title row 库尔勒市2025年全年…汇总表: a whole year, not a period / 报告期为全年",
+        "F017_NOT_A_PERIOD",
+        activities_csv(preamble=[["库尔勒市2025年全年城乡结对共建活动汇总表"]]),
+        message_contains=["全年"],
+    ),
     rejected(
         at(f"{UNIT}_{PERIOD}_activities"),
         "a file with no extension / 无扩展名",
@@ -702,6 +834,23 @@ CASES: list[Case] = [
         ["R015_BAD_BOOL"],
         2,
         1,
+    ),
+    loaded(
+        at(named("pairings_unit_name_unresolved", "csv")),
+        "a rural unit named 光华村 without its code: no unit of 库尔勒市 has that name / 单位名称无法解析",
+        pairings_csv(pairing(rural="", rural_name="光华村")),
+        ["R017_UNIT_NAME_UNRESOLVED"],
+        2,
+        1,
+        message_contains=["光华村"],
+    ),
+    loaded(
+        at(named("activities_utf16", "csv")),
+        "a CSV saved as UTF-16 LE with its BOM ('Unicode' export): accepted in contract v1.1 / 带 BOM 的 UTF-16",
+        _utf16_csv,
+        [],
+        2,
+        0,
     ),
     loaded(
         at(named("activities_negative_count", "csv")),
@@ -883,6 +1032,33 @@ CASES: list[Case] = [
         warnings=["W002_TOTAL_MISMATCH"],
     ),
     loaded(
+        at(named("income_no_measure", "csv")),
+        "an income row with its 结对编号 and every measure empty (blank, —, /) / 收益成效无任何指标",
+        _income_csv(
+            ["KRL-YJ", "12000", "30000", "—", "/", "3", "12"],
+            ["KRL-LW", "", "—", "/", "", "-", "无"],
+        ),
+        ["R018_NO_MEASURE"],
+        1,
+        1,
+        bad_rows=[3],
+    ),
+    loaded(
+        at(named("pairings_name_code_mismatch", "csv")),
+        "rural code 652801207202 (下牙克托格拉克村委会) written with the name 艾力坎土曼村委会: the code wins"
+        " / 代码与名称不符",
+        pairings_csv(pairing(rural="652801207202", rural_name="艾力坎土曼村委会")),
+        [],
+        3,
+        0,
+        warnings=["W004_NAME_CODE_MISMATCH"],
+        raw_values={
+            "table": "pairings",
+            "column": "rural_unit_code",
+            "values": ["652801207200", "652801207201", "652801207202"],
+        },
+    ),
+    loaded(
         at(named("income_negative", "csv")),
         "negative collective income (a loss of 5000 元) / 村集体增收为负",
         _income_csv(
@@ -912,6 +1088,8 @@ Each file lands under `files/<landing folder>/` — the landing folder names the
 652801 (库尔勒市), period 2025-01 (报告期), pairings KRL-YJ and KRL-LW. `manifest.json` holds the
 expected outcome of every file: status, codes, rows loaded and quarantined, data rows.
 Cases marked *xfail* document a known bug in `ingestion/`; their expected outcome is the correct one.
+Where the contract allows two codes for one file (a Word document named `.xls` is not a workbook, and
+not a readable one either), the other is listed as *or*: the manifest's `accept`.
 
 | file | failure kind (失败类型) | expected |
 |---|---|---|
@@ -936,6 +1114,8 @@ def readme(entries: list[dict[str, Any]]) -> str:
             codes = f"loaded {e['rows_loaded']}, quarantined {e['rows_quarantined']}" + (f": {codes}" if codes else "")
         else:
             codes = f"rejected: {codes}"
+        if e.get("accept"):
+            codes += " (or " + ", ".join(f"`{c}`" for c in e["accept"]) + ")"
         if e.get("xfail"):
             codes += " (*xfail*: known bug)"
         lines.append(f"| `{e['path'][len('files/') :]}` | {e['failure'].replace('|', '/')} | {codes} |\n")

@@ -1,9 +1,12 @@
--- Versions of each pairing over report periods, from the current (not superseded) pairing
--- reports. A report made in period P is in effect from the start of P until the next report
--- of the same pairing; the first report is in effect since the beginning of time (a pairing
--- is registered before its first activity, but a fact must never lose its units).
--- Facts look up the version in effect at their period's start: a pairing that changes
--- partners in June keeps its earlier rows attributed to the earlier partners.
+-- Versions of each pairing over time, from the current (not superseded) pairing reports.
+-- A report counts from its start key: the start of its period for a periodic report, and,
+-- for a registration (a pairings-only file, no period), the month its pairing took effect
+-- (paired_on). Reports of one pairing are ordered by that key, then by load order; each is
+-- in effect from its key until the next report's key; the first report is in effect since
+-- the beginning of time (a pairing is registered before its first activity, but a fact must
+-- never lose its units). Facts look up the version in effect at their period's start: a
+-- pairing that changes partners in June keeps its earlier rows attributed to the earlier
+-- partners.
 
 with
 
@@ -11,6 +14,17 @@ pairings as (
 
     select * from {{ ref('int_pairings_versioned') }}
     where is_current
+
+),
+
+keyed as (
+
+    select
+        *,
+        -- a registration counts from the month its pairing took effect
+        coalesce(period_start, date_trunc('month', paired_on)::date) as reported_from
+
+    from pairings
 
 ),
 
@@ -23,6 +37,7 @@ ordered as (
         submission_id as source_submission_id,
         period_code as reported_period_code,
         period_start as reported_period_start,
+        reported_from,
         urban_unit_code,
         urban_unit_name,
         rural_unit_code,
@@ -33,12 +48,12 @@ ordered as (
         is_agreement_signed,
         is_approximate,
         row_number() over reports as report_number,
-        lead(period_start) over reports as next_reported_period_start
+        lead(reported_from) over reports as next_reported_from
 
-    from pairings
+    from keyed
     window reports as (
         partition by reporting_unit_code, pairing_code
-        order by period_start, submission_id
+        order by reported_from, submission_id
     )
 
 ),
@@ -53,6 +68,7 @@ final as (
         source_submission_id,
         reported_period_code,
         reported_period_start,
+        reported_from,
         urban_unit_code,
         urban_unit_name,
         rural_unit_code,
@@ -63,9 +79,9 @@ final as (
         is_agreement_signed,
         is_approximate,
         report_number,
-        case when report_number = 1 then '-infinity'::date else reported_period_start end as effective_from,
-        coalesce(next_reported_period_start, 'infinity'::date) as effective_to,
-        next_reported_period_start is null as is_latest
+        case when report_number = 1 then '-infinity'::date else reported_from end as effective_from,
+        coalesce(next_reported_from, 'infinity'::date) as effective_to,
+        next_reported_from is null as is_latest
 
     from ordered
 

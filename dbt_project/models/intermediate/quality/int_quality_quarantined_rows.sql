@@ -1,7 +1,9 @@
 -- Check quarantined_rows (warning): per reporting unit × period with a current version, the
 -- rows quarantined from the current version of each record kind (a correction that loads
--- cleanly clears its period). observed_value = failing_rows = quarantined source rows;
--- examples = one object per reason code, most rows first, with its first source rows.
+-- cleanly clears its period). The current registrations of a unit (pairings-only files, no
+-- period) make one row with an empty period (joined null-safely, so their quarantined rows
+-- are not lost). observed_value = failing_rows = quarantined source rows; examples = one
+-- object per reason code, most rows first, with its first source rows.
 
 with
 
@@ -160,11 +162,11 @@ final as (
     left join row_counts
         on
             unit_periods.reporting_unit_code = row_counts.reporting_unit_code
-            and unit_periods.period_code = row_counts.period_code
+            and unit_periods.period_code is not distinct from row_counts.period_code
     left join reasons
         on
             unit_periods.reporting_unit_code = reasons.reporting_unit_code
-            and unit_periods.period_code = reasons.period_code
+            and unit_periods.period_code is not distinct from reasons.period_code
 
 )
 

@@ -2,7 +2,11 @@
 -- may be empty when the file did not say), one row for every unit × period that has any
 -- file. Fails while a refused file is unresolved: its receipt (a re-run counts for the
 -- original) has no later attempt that loaded, and no file of the same unit × period loaded
--- after it was received. observed_value = failing_rows = unresolved refused files.
+-- after it was received. A refused file without a period (a pairings-only registration, or
+-- one whose period could not be read) counts under its unit and an empty period; since
+-- registrations never replace one another, only a re-run of its receipt resolves it — like
+-- audit.submission_versions, where only a re-run replaces a registration's earlier attempt.
+-- observed_value = failing_rows = unresolved refused files.
 
 with
 
@@ -38,6 +42,7 @@ unresolved as (
             select from submissions as replaced
             where
                 replaced.submission_status = 'loaded'
+                -- a period-less file (null) is replaced by no other file, only by its re-run
                 and replaced.reporting_unit_code = refused.reporting_unit_code
                 and replaced.period_code = refused.period_code
                 and (replaced.received_at, replaced.submission_id) > (refused.received_at, refused.submission_id)

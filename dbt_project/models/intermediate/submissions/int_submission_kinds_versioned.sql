@@ -1,7 +1,9 @@
 -- One row per loaded submission × record kind it contained, with its place among the
 -- versions of the same reporting unit × period × record kind. Which version is current is
 -- decided once, in the audit view audit.submission_versions (ingestion/schema.sql): the
--- last received wins, a re-run takes the place of the file it re-runs.
+-- last received wins, a re-run takes the place of the file it re-runs. A pairings-only file
+-- (a registration) has no period: every such receipt is a version sequence of its own (never
+-- superseded but by its own re-run), and its period columns and period_grain are null.
 
 with
 

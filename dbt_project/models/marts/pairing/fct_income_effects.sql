@@ -65,7 +65,7 @@ final as (
         period_start,
         period_end,
 
-        ---------- measures
+        ---------- measures (null = not reported, never 0: nothing is coalesced)
         collective_income_increase_yuan,
         villager_income_increase_yuan,
         produce_sold_tonnes,

@@ -1,5 +1,7 @@
 {#- Roll-up of the three facts to every level of both region trees, by month, quarter and
-    year. See _pairing__docs.md "rollup_design" for the choices. -#}
+    year. See _pairing__docs.md (rpt_region_rollup) for the choices. A measure a fact line does
+    not carry is null there, never 0, and a sum over nulls only is null: an empty figure means
+    "no row reported it"; <measure>_rows counts the fact rows behind each figure. -#}
 
 {%- set count_measures = [
     'activity_count', 'participants', 'party_member_participants', 'problems_resolved',
@@ -34,9 +36,14 @@
 {%- set project_values = {
     'project_count': '1',
     'investment_yuan': 'investment_yuan',
-    'land_mu': 'coalesce(land_mu, 0)',
-    'project_households_benefited': 'coalesce(households_benefited, 0)',
+    'land_mu': 'land_mu',
+    'project_households_benefited': 'households_benefited',
 } -%}
+{#- a measure the fact does not carry: a typed null (a union of untyped nulls would be text) -#}
+{%- set absent = {} -%}
+{%- for measure in measures -%}
+    {%- do absent.update({measure: 'null::bigint' if measure in count_measures else 'null::numeric'}) -%}
+{%- endfor %}
 
 with
 
@@ -64,8 +71,9 @@ ancestors as (
 
 ),
 
--- one line per fact row, every measure present (0 where the fact has none), and the
--- month / quarter / year it counts in (month is null for a quarterly income report)
+-- one line per fact row, every measure present (null where the fact has none, or where the
+-- row did not report it), and the month / quarter / year it counts in (month is null for a
+-- quarterly income report)
 fact_lines as (
 
     select
@@ -76,7 +84,7 @@ fact_lines as (
         activity_month as month_start,
         date_trunc('quarter', activity_month)::date as quarter_start,
         {%- for measure in measures %}
-            {{ activity_values.get(measure, '0') }} as {{ measure }},
+            {{ activity_values.get(measure, absent[measure]) }} as {{ measure }},
         {%- endfor %}
         is_approximate
 
@@ -92,7 +100,7 @@ fact_lines as (
         case when period_grain = 'month' then period_start end as month_start,
         date_trunc('quarter', period_start)::date as quarter_start,
         {%- for measure in measures %}
-            {{ income_values.get(measure, '0') }} as {{ measure }},
+            {{ income_values.get(measure, absent[measure]) }} as {{ measure }},
         {%- endfor %}
         is_approximate
 
@@ -109,7 +117,7 @@ fact_lines as (
         date_trunc('month', project_start_date)::date as month_start,
         date_trunc('quarter', project_start_date)::date as quarter_start,
         {%- for measure in measures %}
-            {{ project_values.get(measure, '0') }} as {{ measure }},
+            {{ project_values.get(measure, absent[measure]) }} as {{ measure }},
         {%- endfor %}
         is_approximate
 
@@ -187,11 +195,15 @@ rolled_up as (
         level_name,
         period_grain,
         period_start,
+        -- sum() over nulls only is null: no row of the group reported the measure
         {%- for measure in count_measures %}
             sum({{ measure }})::bigint as {{ measure }},
         {%- endfor %}
         {%- for measure, data_type in decimal_measures.items() %}
             sum({{ measure }})::{{ data_type }} as {{ measure }},
+        {%- endfor %}
+        {%- for measure in measures %}
+            count({{ measure }})::bigint as {{ measure }}_rows,
         {%- endfor %}
         count(distinct pairing_id) filter (where activity_count > 0)::bigint as active_pairing_count,
         bool_or(is_approximate) as is_approximate
@@ -246,9 +258,10 @@ final as (
             else interval '1 year'
         end - interval '1 day')::date as period_end,
 
-        ---------- measures
+        ---------- measures (null: no row reported it), and the fact rows behind each
         {%- for measure in measures %}
             {{ measure }},
+            {{ measure }}_rows,
         {%- endfor %}
         active_pairing_count,
 

@@ -3,7 +3,9 @@
 -- with the modified z-score (Iglewicz & Hoaglin): 0.6745 × (value − median) / MAD, or, when
 -- the MAD is 0, (value − median) / (1.253314 × mean absolute deviation from the median).
 -- Measures: participants per pairing × activity month (fct_activity_counts), and the four
--- money/volume measures per pairing × report period (fct_income_effects).
+-- money/volume measures per pairing × report period (fct_income_effects); a measure the
+-- report left empty (NULL, not reported) is no figure — it is neither judged nor counted in
+-- the history of the pairing's other periods.
 -- With five or six periods of history the MAD can be tiny by chance, and a figure 30 % off
 -- its median would score z > 10; so a figure is an outlier only when it is also at least
 -- var outlier_min_ratio (2) times the median, or at most 1/ratio of it (positive figures;
@@ -66,6 +68,8 @@ income_figures as (
         ('produce_sold_tonnes', income_effects.produce_sold_tonnes::numeric),
         ('produce_sales_yuan', income_effects.produce_sales_yuan::numeric)
     ) as measures (measure, figure_value)
+    -- a measure left empty (not reported) is no figure: neither judged nor part of a history
+    where measures.figure_value is not null
 
 ),
 

@@ -2,7 +2,8 @@
 -- unit × period the schedule (seed reporting_schedule) expects up to the period containing
 -- var quality_as_of, plus every unit × period with a loaded file that was not expected.
 -- A period counts as received when a file for it loaded; the receipt time of a re-run
--- (pairstats reprocess) is that of the original receipt, when the district sent it.
+-- (pairstats reprocess) is that of the original receipt, when the district sent it. A
+-- registration (a pairings-only file, no period) is no periodic report: it counts for none.
 
 with
 
@@ -117,6 +118,7 @@ receipts as (
     where
         loaded.submission_status = 'loaded'
         and loaded.reporting_unit_code is not null
+        -- a registration (pairings only) has no period: it is no periodic report
         and loaded.period_code is not null
 
 ),

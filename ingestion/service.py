@@ -1,0 +1,151 @@
+"""Ingesting a batch of files: the one path the CLI, the demo and the Airflow tasks take.
+
+``ingest_files(ingester, paths)`` expands folders, orders the files (``expand_paths``),
+ingests each in its own transaction and, after every file that registered pairings, runs
+again by itself every earlier file of the same unit whose rows were quarantined because one
+of those pairings was not registered yet (``R009``): files arrive in any order, over any
+number of runs, and the warehouse ends the same. A re-run reads the archived copy through
+the reprocess path (``ingestion.reprocess``): it is recorded with ``reprocess_of`` = the
+original receipt and takes the original's place among the versions, so its rows count once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingestion.pipeline import FileOutcome, Ingester, expand_paths
+from ingestion.reprocess import MissingArchive, find_candidates, reprocess
+
+log = logging.getLogger(__name__)
+
+CURED_BY_REGISTRATION = "R009_UNKNOWN_PAIRING"
+# a chain of re-runs (a re-run that registers pairings itself) never goes deeper than this
+MAX_CURE_ROUNDS = 10
+
+
+@dataclass
+class RunResult:
+    outcomes: list[FileOutcome] = field(default_factory=list)  # one per file given, in the order ingested
+    reruns: list[FileOutcome] = field(default_factory=list)  # files run again because a pairing was registered
+    failures: list[str] = field(default_factory=list)  # re-runs that could not run (archived copy missing)
+
+    def summary(self) -> dict[str, Any]:
+        by = {s: sum(1 for o in self.outcomes if o.status == s) for s in ("loaded", "rejected", "duplicate")}
+        current = [*self.outcomes, *self.reruns]
+        return {
+            "files": len(self.outcomes),
+            "loaded": by["loaded"],
+            "rejected": by["rejected"],
+            "duplicate": by["duplicate"],
+            "reruns": len(self.reruns),
+            "rows_loaded": sum(o.rows_loaded for o in current if o.status == "loaded"),
+            "rows_quarantined": sum(o.rows_quarantined for o in current if o.status == "loaded"),
+            "failures": list(self.failures),
+        }
+
+
+def ingest_files(
+    ingester: Ingester,
+    paths: Iterable[Path | str],
+    *,
+    dry_run: bool = False,
+    on_outcome: Callable[[FileOutcome, bool], None] | None = None,
+) -> RunResult:
+    """Ingest files in the order given (as they arrived) and folders (recursively) in
+    submission order, curing what each file registers. ``on_outcome(outcome, is_rerun)`` is
+    called as each outcome is known."""
+    result = RunResult()
+    for path in arrival_order(paths):
+        outcome = ingester.ingest(path, dry_run=dry_run)
+        result.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome, False)
+        if dry_run:
+            continue
+        for rerun in cure_pending(ingester, outcome, failures=result.failures):
+            result.reruns.append(rerun)
+            if on_outcome:
+                on_outcome(rerun, True)
+    return result
+
+
+def arrival_order(paths: Iterable[Path | str]) -> list[Path]:
+    """Files as given, each folder's files in submission order (``expand_paths``) in its place."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        found.extend(expand_paths([p]) if p.is_dir() else [p])
+    return found
+
+
+def registered_pairings(outcome: FileOutcome) -> bool:
+    return outcome.status == "loaded" and bool(outcome.kind_counts.get("pairings", {}).get("loaded"))
+
+
+def cure_pending(ingester: Ingester, outcome: FileOutcome, *, failures: list[str] | None = None) -> list[FileOutcome]:
+    """After ``outcome`` registered pairings: re-run every file of its unit whose latest attempt
+    has rows quarantined for a pairing that is registered now. Serialised per unit (an
+    advisory lock), so two workers never re-run the same file at once."""
+    if not registered_pairings(outcome) or not outcome.reporting_unit_code:
+        return []
+    unit = outcome.reporting_unit_code
+    conn = ingester.conn
+    reruns: list[FileOutcome] = []
+    conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (f"pairstats.cure:{unit}",))
+    conn.commit()
+    try:
+        done: set[int] = {outcome.submission_id} if outcome.submission_id else set()
+        for _ in range(MAX_CURE_ROUNDS):
+            todo = [c for c in _curable(ingester, unit) if c.submission_id not in done]
+            if not todo:
+                break
+            for candidate in todo:
+                done.add(candidate.submission_id)
+                try:
+                    rerun = reprocess(ingester, candidate)
+                except MissingArchive as exc:
+                    log.error("cannot re-run submission %s: %s", candidate.submission_id, exc)
+                    if failures is not None:
+                        failures.append(str(exc))
+                    continue
+                log.info(
+                    "re-ran submission %s (%s): its pairing is registered now",
+                    candidate.receipt_id,
+                    candidate.original_name,
+                )
+                reruns.append(rerun)
+                if rerun.submission_id:
+                    done.add(rerun.submission_id)
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (f"pairstats.cure:{unit}",))
+        conn.commit()
+    return reruns
+
+
+_CURABLE_SQL = """
+select exists (
+    select 1 from quarantine.rejected_rows q
+    where q.submission_id = %(sid)s and q.reason_code = %(code)s and q.value = any(%(known)s)
+)
+"""
+
+
+def _curable(ingester: Ingester, unit: str) -> list:
+    """The latest attempts of this unit's files with an R009 row naming a pairing now registered."""
+    conn = ingester.conn
+    candidates = find_candidates(conn, unit=unit, reasons=[CURED_BY_REGISTRATION])
+    if not candidates:
+        return []
+    known = sorted(ingester.known_pairings(unit))
+    curable = [
+        c
+        for c in candidates
+        if conn.execute(
+            _CURABLE_SQL, {"sid": c.submission_id, "code": CURED_BY_REGISTRATION, "known": known}
+        ).fetchone()[0]
+    ]
+    conn.commit()
+    return curable
