@@ -95,7 +95,11 @@ def unit_info(conn: Any, code: str, period: Period | None = None) -> UnitInfo:
             join audit.submission_versions v
               on v.submission_id = p.submission_id and v.record_kind = 'pairings' and v.is_current
             where p.reporting_unit_code = %s and (p.ended_on is null or p.ended_on >= %s)
-            order by p.pairing_code, v.period_start desc, v.receipt_id desc""",
+            -- the same order as dbt's int_pairings_historised: a registration (no period)
+            -- counts from the month its pairing took effect
+            order by p.pairing_code,
+                     coalesce(v.period_start, date_trunc('month', p.paired_on)::date) desc,
+                     v.receipt_id desc""",
         (canonical, period.start if period else dt.date.min),
     ).fetchall()
     names = [f.name for f in PAIRINGS.fields]
