@@ -52,7 +52,7 @@ def build_warehouse() -> None:
     @task(outlets=[MARTS])
     def dbt_build(params: dict[str, Any] | None = None) -> None:
         """dbt build: every model, snapshot, seed and test; fails when any of them fails."""
-        from ingestion.orchestration import build_warehouse as run_build
+        from ingestion.tasks import build_warehouse as run_build
 
         run_build(full_refresh=bool((params or {}).get("full_refresh")))
 

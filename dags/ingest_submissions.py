@@ -1,27 +1,31 @@
 """
 ### Ingest district submissions · 接收区县报送文件
 
-Every 15 minutes (Asia/Shanghai), and on manual trigger with a form, picks up the files in
-the landing folder (`landing/<unit code>/<any name>.xlsx|csv|json`) that the warehouse has
-not received yet (by content hash) and ingests **one file per mapped task**, each named after
-its file: read → normalise → validate → load, good rows to `raw.*`, bad rows to `quarantine.*`,
-the outcome to `audit.submission_files`. Files of one unit land in submission order (a unit's
-first file declares the pairings its later files reference), different units in parallel.
+Every 15 minutes (Asia/Shanghai), and on manual trigger with a form, takes the files in the
+landing folder (`landing/<unit code>/<any name>`) that have stopped changing and that the
+warehouse has not received yet (by content hash), and ingests them **in batches of whole
+landing folders, one mapped task per batch**, each named after its units and what became of
+its files (`652801…659008 (40 units, 400 files) · ✔398 ✘2 refused`). A batch runs in one warm
+process: read → normalise → validate (one Great Expectations call per record kind for the
+whole batch) → load, each file in its own transaction; good rows to `raw.*`, bad rows to
+`quarantine.*`, every outcome to `audit.submission_files`. Any backlog is one run: there are
+never more batches than Airflow can map.
 
-- A **refused file** (unknown unit, unreadable, contradictory …) is one **red** task: the
-  refusal is recorded, the reasons (zh/en) are in its log, it is not retried, and the other
-  files land. The run itself stays green: the pipeline worked, a district must resend.
-- `summarise` lists what landed; `publish_raw_submissions` emits the Asset
-  `pairstats://warehouse/raw/submissions` (which schedules `build_warehouse`) **only when
-  at least one file loaded**, and is skipped otherwise.
-- A **pipeline error** (warehouse down, a bug outside the ingester) is retried; a file left
-  without an outcome fails `summarise`, so the run is red and emits nothing (the file is
-  still new: the next run takes it again).
+- A **refused file** (unknown unit, unreadable, contradictory …) is a result, not a failure:
+  its batch succeeds, its label counts it (`✘ refused`), its log gives every reason (zh/en),
+  `summarise` lists it; it alerts no one as a pipeline failure (the nightly digest lists it).
+- A **pipeline error** (the warehouse down, a listing that fails, a bug) fails its task, which
+  is retried and then alerts the maintainers; `summarise` then does not run and the run is
+  **red**: it emits nothing, and the files stay new for the next run.
+- `summarise` succeeds only when every planned file got an outcome; `publish_raw_submissions`
+  emits the Asset `pairstats://warehouse/raw/submissions` (which schedules `build_warehouse`)
+  only when something loaded.
 
-Form (manual trigger): landing folder (default `$PAIRSTATS_LANDING`), reporting unit
-(only `landing/<unit>/`), period (only files whose name states it, e.g. `2025-03`, `2025Q1`).
+Form (manual trigger): landing folder (under the configured landing roots; default
+`$PAIRSTATS_LANDING`), reporting unit (only `landing/<unit>/`), period (only files whose name
+states it, e.g. `2025-03`, `2025Q1`).
 
-Logic: `ingestion/orchestration.py` (`list_new_files`, `ingest_one`, `summarise`).
+Logic: `ingestion/tasks.py` (`plan_ingest`, `ingest_batch`, `summarise`).
 """
 
 from __future__ import annotations
@@ -49,14 +53,14 @@ RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/s
         "owner": "data-engineering",
         "retries": 2,
         "retry_delay": pendulum.duration(minutes=1),
-        "on_failure_callback": on_task_failure,  # mail the maintainers (not for a refused file)
+        "on_failure_callback": on_task_failure,  # mail the maintainers
     },
     params={
         "landing": Param(
             None,
             type=["null", "string"],
             title="Landing folder 上传目录",
-            description="Folder to scan; empty: $PAIRSTATS_LANDING.",
+            description="Folder to scan, under the landing roots; empty: $PAIRSTATS_LANDING.",
         ),
         "reporting_unit": Param(
             None,
@@ -76,41 +80,44 @@ RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/s
 )
 def ingest_submissions() -> None:
     @task
-    def find_new_files(params: dict[str, Any] | None = None) -> list[str]:
-        """Paths of the files not received yet (content hash), in path order; creates the schema if missing."""
-        from ingestion.orchestration import list_new_files
+    def find_new_files(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The new, settled files in batches of whole landing folders; creates the schema if missing."""
+        from ingestion.tasks import plan_ingest
 
         params = params or {}
-        files = list_new_files(params.get("landing"), params.get("reporting_unit"), params.get("period"))
-        print(f"{len(files)} new file(s)")
-        return files
+        plan = plan_ingest(params.get("landing"), params.get("reporting_unit"), params.get("period"))
+        print(
+            f"{plan['files']} new file(s) in {len(plan['batches'])} batch(es); {plan['received']} received "
+            f"already; {len(plan['settling'])} still arriving (next run): {plan['settling'][:20]}; "
+            f"not taken: {plan['skipped'][:20]}"
+        )
+        return plan["batches"]
 
-    @task(map_index_template="{{ task.op_kwargs['path'].split('/')[-2:] | join('/') }}")
-    def ingest_file(path: str, files: list[str]) -> dict[str, Any]:
-        """Ingest one file (after the earlier files of its folder); a refused file fails (red) without retry."""
-        from ingestion.orchestration import ingest_one, refusal_message
+    @task(
+        map_index_template=(
+            "{{ task.op_kwargs['batch']['label'] }}{{ (' · ' ~ batch_outcome) if batch_outcome is defined else '' }}"
+        )
+    )
+    def ingest_batch(batch: dict[str, Any]) -> dict[str, Any]:
+        """Ingest one batch in this process (each file its own transaction); refused files are results."""
+        from ingestion.tasks import batch_outcome_label, ingest_batch
 
         context = get_current_context()
-        outcome = ingest_one(path, run_id=context["run_id"], files=files)
-        if outcome["status"] == "rejected":
-            # keep the outcome for `summarise`: a failed task's return value is not pushed
-            context["ti"].xcom_push(key="return_value", value=outcome)
-            raise AirflowFailException(refusal_message(outcome))
-        print(
-            f"{outcome['status']}: {outcome['reporting_unit_code']} {outcome['period']}, "
-            f"{outcome['rows_loaded']} rows loaded, {outcome['rows_quarantined']} quarantined"
-        )
-        return outcome
+        report = ingest_batch(batch, run_id=context["run_id"])
+        context["batch_outcome"] = batch_outcome_label(report)  # type: ignore[typeddict-unknown-key]
+        if report["failures"]:
+            raise AirflowFailException(f"files could not be re-run: {report['failures']}")
+        return report
 
-    @task(trigger_rule="all_done")
-    def summarise(files: list[str], outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-        """Files per status, rows, the unit/periods that changed; fails if a file got no outcome (pipeline error)."""
-        from ingestion.orchestration import summarise as summarise_outcomes
+    @task(trigger_rule="none_failed")
+    def summarise(batches: list[dict[str, Any]], reports: list[dict[str, Any]]) -> dict[str, Any]:
+        """Files per status, rows, the unit/periods that changed; fails if a planned file got no outcome."""
+        from ingestion.tasks import summarise as summarise_run
 
-        summary = summarise_outcomes(list(outcomes), files=files)
+        summary = summarise_run({"batches": batches}, list(reports))
         print(summary)
         if summary["unfinished"]:
-            raise AirflowFailException(f"no outcome (pipeline error, see their tasks): {summary['unfinished']}")
+            raise AirflowFailException(f"no outcome (pipeline error, see their batches): {summary['unfinished']}")
         return summary
 
     @task(outlets=[RAW_SUBMISSIONS])
@@ -122,12 +129,12 @@ def ingest_submissions() -> None:
         context["outlet_events"][RAW_SUBMISSIONS].extra = {
             "loaded_files": summary["loaded_files"],
             "rows_loaded": summary["rows_loaded"],
-            "units_periods": summary["units_periods"],
+            "units_periods": summary["units_periods"][:200],
         }
 
-    files = find_new_files()
-    outcomes = ingest_file.partial(files=files).expand(path=files)
-    publish_raw_submissions(summarise(files, outcomes))
+    batches = find_new_files()
+    reports = ingest_batch.expand(batch=batches)
+    publish_raw_submissions(summarise(batches, reports))
 
 
 ingest_submissions()

@@ -54,22 +54,22 @@ def nightly_data_quality() -> None:
     @task
     def dbt_test() -> None:
         """dbt tests: every data test and unit test of the project, nothing rebuilt."""
-        from ingestion.orchestration import dbt_tests
+        from ingestion.tasks import dbt_tests
 
         dbt_tests()
 
     @task
     def dbt_source_freshness() -> None:
         """dbt source freshness: warns or fails when a raw table has not been loaded for too long."""
-        from ingestion.orchestration import source_freshness
+        from ingestion.tasks import source_freshness
 
         source_freshness()
 
     @task(trigger_rule="all_done")
     def quality_checks() -> dict[str, Any]:
         """The checks in the warehouse, recorded per check × unit × period, GX on SQL, Data Docs."""
-        from ingestion.orchestration import quality_as_of
         from ingestion.quality import run_quality
+        from ingestion.tasks import quality_as_of
 
         context = get_current_context()
         run = run_quality(as_of=quality_as_of(context), run_id=f"quality-{context['run_id']}", send_digest=False)

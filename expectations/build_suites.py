@@ -13,9 +13,14 @@ is how a failure becomes a Problem. Pair expectations also say in ``meta.column`
 field the Problem names and in ``meta.other_column`` which field fills ``{other}``.
 Values known only at validation time are suite parameters (``{"$PARAMETER": name}``):
 
-- ``period_start``, ``period_end``: the report period, as datetimes (R010)
 - ``today``: the ingest date, as a datetime (R013)
-- ``known_pairings``: the reporting unit's registered pairing codes (R009)
+- ``known_pairing_refs``: ``<file>\x1f<pairing code>`` of every pairing registered for the
+  unit of each file validated (R009)
+
+Values that differ from file to file are row parameters, columns the validator adds to each
+row (``ROW_PARAMETERS``), so that the rows of many files are validated in one GX call:
+``_pairing_ref`` (the row's file and pairing code), ``_period_start`` / ``_period_end``
+(its file's report period, R010 as two pair expectations).
 
 A kind's ``at_least_one`` fields (income measures, each optional) become one not-null
 expectation on the first of them with a row condition "every other one is null" (R018).
@@ -43,6 +48,11 @@ SUITE_PREFIX = "pairstats_"
 NUMERIC = (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER)
 # Record kinds whose pairing_code must name a pairing already registered for the unit.
 PAIRING_REFERENCES = ("activities", "projects", "income_effects")
+# Row parameters: columns the validator adds to every row before GX sees it (not contract fields)
+PAIRING_REF = "_pairing_ref"
+PERIOD_START = "_period_start"
+PERIOD_END = "_period_end"
+ROW_PARAMETERS = (PAIRING_REF, PERIOD_START, PERIOD_END)
 
 
 def suite_name(kind: str) -> str:
@@ -116,41 +126,16 @@ def _expectations(kind: RecordKind) -> list[Any]:
         _field(kind, "pairing_code")
         out.append(
             gxe.ExpectColumnValuesToBeInSet(
-                column="pairing_code",
-                value_set={"$PARAMETER": "known_pairings"},
+                # '<file>\x1f<pairing code>': the rows of many files are validated in one call,
+                # each against the pairings its own unit has registered by then
+                column=PAIRING_REF,
+                value_set={"$PARAMETER": "known_pairing_refs"},
                 description=f"{kind.name}.pairing_code is registered for the reporting unit",
-                meta={"reason_code": "R009_UNKNOWN_PAIRING"},
+                meta={"reason_code": "R009_UNKNOWN_PAIRING", "column": "pairing_code"},
             )
         )
     if kind.name == "activities":
-        _field(kind, "activity_date")
-        out.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column="activity_date",
-                min_value={"$PARAMETER": "period_start"},
-                max_value={"$PARAMETER": "period_end"},
-                description="activities.activity_date lies within the report period",
-                meta={"reason_code": "R010_DATE_OUTSIDE_PERIOD"},
-            )
-        )
-        _field(kind, "participants")
-        _field(kind, "party_member_participants")
-        out.append(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="participants",
-                column_B="party_member_participants",
-                or_equal=True,
-                ignore_row_if="either_value_is_missing",
-                # a negative participants count is already R004; comparing with it says nothing
-                row_condition=Column("participants") >= 0,
-                description="activities.party_member_participants is at most participants",
-                meta={
-                    "reason_code": "R011_PARTY_ABOVE_PARTICIPANTS",
-                    "column": "party_member_participants",
-                    "other_column": "participants",
-                },
-            )
-        )
+        out.extend(_activity_rules(kind, gxe, Column))
     if kind.name == "pairings":
         _field(kind, "paired_on")
         out.append(
@@ -176,6 +161,46 @@ def _expectations(kind: RecordKind) -> list[Any]:
                 },
             )
         )
+    return out
+
+
+def _activity_rules(kind: RecordKind, gxe: Any, Column: Any) -> list[Any]:  # noqa: N803 - GX's class
+    """The rules between an activity's fields and its file's period."""
+    out: list[Any] = []
+    _field(kind, "activity_date")
+    # each row carries its file's period (many files, many periods, in one call)
+    for column_a, column_b, what in (
+        ("activity_date", PERIOD_START, "on or after the first day of the report period"),
+        (PERIOD_END, "activity_date", "on or before the last day of the report period"),
+    ):
+        out.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=column_a,
+                column_B=column_b,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                description=f"activities.activity_date is {what}",
+                meta={"reason_code": "R010_DATE_OUTSIDE_PERIOD", "column": "activity_date"},
+            )
+        )
+    _field(kind, "participants")
+    _field(kind, "party_member_participants")
+    out.append(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="participants",
+            column_B="party_member_participants",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            # a negative participants count is already R004; comparing with it says nothing
+            row_condition=Column("participants") >= 0,
+            description="activities.party_member_participants is at most participants",
+            meta={
+                "reason_code": "R011_PARTY_ABOVE_PARTICIPANTS",
+                "column": "party_member_participants",
+                "other_column": "participants",
+            },
+        )
+    )
     return out
 
 

@@ -204,7 +204,7 @@ def record(conn: Any, message: Message, attempts: Sequence[tuple[str, tuple[str,
 
 # --------------------------------------------------------------------------- pipeline alerts
 
-REFUSAL_PREFIX = "文件被拒收 / file refused"  # ingestion.orchestration.refusal_message
+REFUSAL_PREFIX = "文件被拒收 / file refused"  # ingestion.tasks.refusal_message
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:

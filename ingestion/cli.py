@@ -13,6 +13,7 @@ pairstats register import [--full]      (re)load the region register
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import logging
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingestion.config import Settings
-from ingestion.pipeline import FileOutcome
+from ingestion.outcome import FileOutcome
 
 
 def _connect(settings: Settings):
@@ -140,7 +141,8 @@ _VERDICTS = {
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from ingestion.pipeline import Ingester, expand_paths
+    from ingestion.files import expand_paths
+    from ingestion.pipeline import Ingester
 
     worst = 0
     with _connect(settings) as conn:
@@ -266,7 +268,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate the five regions' submissions, run the chain, report what landed."""
     from ingestion.demo import generate_demo
 
-    landing = Path(args.landing) if args.landing else settings.landing
+    landing = (Path(args.landing) if args.landing else settings.landing).resolve()
+    # the generator has finished writing (nothing is still arriving), and its folder may be scanned
+    settings = dataclasses.replace(
+        settings, settle_seconds=0, landing_roots=tuple(dict.fromkeys((*settings.allowed_landings, landing)))
+    )
     result = generate_demo(landing, seed=args.seed)
     print(f"demo: {len(result.files)} submissions of 5 regions written to {landing}")
     with _connect(settings) as conn:
@@ -305,7 +311,7 @@ def _demo_through_airflow(landing: Path, settings: Settings, args: argparse.Name
         failed = [t for t in run.tasks if t.state not in ("success", "skipped")]
         print(
             f"  {run.dag_id}: {run.state} in {run.seconds:.0f} s, run {run.run_id}, {len(run.tasks)} task instances"
-            + (f", {len(failed)} red (refused files)" if failed else "")
+            + (f", {len(failed)} not successful" if failed else "")
             + f"; log {run.log_path}"
         )
     return bool(runs) and all(run.ok for run in runs)

@@ -14,6 +14,9 @@
 | PAIRSTATS_ALL_CLEAR            | false                            | send a digest when every check passes     |
 | PAIRSTATS_DATA_DOCS_URL        | file://$PAIRSTATS_HOME/data_docs | where the GX Data Docs are served, for links |
 | PAIRSTATS_RUN_DEADLINES        | ingest 30, build 60, nightly 120 | minutes per DAG run: dag_id=minutes,...   |
+| PAIRSTATS_LANDING_ROOTS        | $PAIRSTATS_LANDING               | folders a run may scan (os.pathsep-separated) |
+| PAIRSTATS_SETTLE_SECONDS       | 60                               | a file unchanged for less is still arriving |
+| PAIRSTATS_BATCH_FILES          | 400                              | files per batch (one GX call per kind) |
 
 The same object drives ingestion, dbt (through environment variables handed to dbt) and
 Airflow, so one setting changes all three.
@@ -68,6 +71,14 @@ class Settings:
     all_clear: bool = False
     data_docs_url: str | None = None
     run_deadlines: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RUN_DEADLINES))
+    landing_roots: tuple[Path, ...] = ()  # empty: (landing,)
+    settle_seconds: int = 60
+    batch_files: int = 400
+
+    @property
+    def allowed_landings(self) -> tuple[Path, ...]:
+        """The folders a run may scan: the configured roots, or the landing folder alone."""
+        return self.landing_roots or (self.landing,)
 
     @property
     def data_docs(self) -> Path:
@@ -114,4 +125,11 @@ class Settings:
             all_clear=(env.get("PAIRSTATS_ALL_CLEAR") or "").strip().lower() in TRUE_WORDS,
             data_docs_url=(env.get("PAIRSTATS_DATA_DOCS_URL") or "").strip() or None,
             run_deadlines=_deadlines(env.get("PAIRSTATS_RUN_DEADLINES") or ""),
+            landing_roots=tuple(
+                Path(p).expanduser().resolve()
+                for p in (env.get("PAIRSTATS_LANDING_ROOTS") or "").split(os.pathsep)
+                if p.strip()
+            ),
+            settle_seconds=_int_env(env, "PAIRSTATS_SETTLE_SECONDS", 60),
+            batch_files=max(1, _int_env(env, "PAIRSTATS_BATCH_FILES", 400)),
         )

@@ -54,9 +54,7 @@ def counties(slice_csv: Path | None = None) -> list[County]:
             elif row["level"] == "4":
                 towns.setdefault(row["parent_code"], []).append(row["code"])
     return [
-        County(code, names[code], tuple(sorted(towns[code])))
-        for code in sorted(names)
-        if len(towns.get(code, ())) >= 2
+        County(code, names[code], tuple(sorted(towns[code]))) for code in sorted(names) if len(towns.get(code, ())) >= 2
     ]
 
 

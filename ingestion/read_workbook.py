@@ -43,8 +43,8 @@ _DISGUISES: tuple[tuple[Any, str, str], ...] = (
     ),
 )
 _OLE2_NOT_A_WORKBOOK = (
-    "旧版 Office 文件（OLE2 格式，但不是工作簿，如 .doc）",
-    "an old Office file (OLE2, but no workbook: a .doc?)",
+    "无法读取的旧版 Office 文件（OLE2 格式，如 .doc 或损坏的 .xls）",
+    "an old Office file that is no readable workbook (OLE2: a .doc, or a damaged .xls)",
 )
 
 
@@ -216,7 +216,8 @@ def read_workbook(path: Path, *, max_unzipped_bytes: int, suffix: str) -> ReadRe
     try:
         wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for broken workbooks
-        if fmt == "xls" and _is_word_document(path):  # OLE2 with a Word stream, no workbook
+        # OLE2 that is no workbook: a Word document; or named .xlsx, so not even meant as .xls
+        if fmt == "xls" and (_is_word_document(path) or suffix != ".xls"):
             raise FileRejected(
                 Problem.make(
                     "F016_NOT_XLSX", suffix=suffix, actual_zh=_OLE2_NOT_A_WORKBOOK[0], actual_en=_OLE2_NOT_A_WORKBOOK[1]

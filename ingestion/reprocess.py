@@ -20,7 +20,9 @@ from pathlib import Path
 
 import psycopg
 
-from ingestion.pipeline import FileOutcome, Ingester, Received, archived_copy, sha256_file
+from ingestion.archive import Received, archived_copy, sha256_file
+from ingestion.outcome import FileOutcome
+from ingestion.pipeline import Ingester
 
 # what registering a pairing, a region or a unit cures
 CURABLE_REASONS: tuple[str, ...] = ("R009_UNKNOWN_PAIRING", "R008_UNKNOWN_REGION", "F005_UNKNOWN_UNIT")

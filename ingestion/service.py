@@ -12,12 +12,15 @@ original receipt and takes the original's place among the versions, so its rows 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestion.pipeline import FileOutcome, Ingester, expand_paths
+from ingestion.config import Settings
+from ingestion.files import expand_paths
+from ingestion.outcome import FileOutcome
+from ingestion.pipeline import Ingester
 from ingestion.reprocess import MissingArchive, find_candidates, reprocess
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,9 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         by = {s: sum(1 for o in self.outcomes if o.status == s) for s in ("loaded", "rejected", "duplicate")}
-        current = [*self.outcomes, *self.reruns]
+        replaced = {r.reprocess_of for r in self.reruns}  # a re-run's rows stand for its first attempt's
+        latest = {r.reprocess_of: r for r in self.reruns}
+        current = [o for o in self.outcomes if o.submission_id not in replaced] + list(latest.values())
         return {
             "files": len(self.outcomes),
             "loaded": by["loaded"],
@@ -54,23 +59,43 @@ def ingest_files(
     *,
     dry_run: bool = False,
     on_outcome: Callable[[FileOutcome, bool], None] | None = None,
+    batch_files: int | None = None,
 ) -> RunResult:
     """Ingest files in the order given (as they arrived) and folders (recursively) in
-    submission order, curing what each file registers. ``on_outcome(outcome, is_rerun)`` is
-    called as each outcome is known."""
+    submission order, in batches (``Ingester.ingest_many``: one GX call per kind a batch),
+    curing what each batch registers. ``on_outcome(outcome, is_rerun)`` is called as each
+    outcome is known. ``dry_run`` checks each file alone and writes nothing."""
     result = RunResult()
-    for path in arrival_order(paths):
-        outcome = ingester.ingest(path, dry_run=dry_run)
-        result.outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome, False)
-        if dry_run:
-            continue
-        for rerun in cure_pending(ingester, outcome, failures=result.failures):
-            result.reruns.append(rerun)
+    files = arrival_order(paths)
+    if dry_run:
+        for path in files:
+            outcome = ingester.ingest(path, dry_run=True)
+            result.outcomes.append(outcome)
             if on_outcome:
-                on_outcome(rerun, True)
+                on_outcome(outcome, False)
+        return result
+    size = batch_files or ingester.settings.batch_files
+    for start in range(0, len(files), size):
+        outcomes = ingester.ingest_many(files[start : start + size])
+        result.outcomes.extend(outcomes)
+        for outcome in outcomes:
+            if on_outcome:
+                on_outcome(outcome, False)
+        for outcome in outcomes:
+            for rerun in cure_pending(ingester, outcome, failures=result.failures):
+                result.reruns.append(rerun)
+                if on_outcome:
+                    on_outcome(rerun, True)
     return result
+
+
+def ingest_batch(paths: Sequence[str], run_id: str, settings: Settings | None = None) -> RunResult:
+    """One batch of a run in this process (an Airflow task): its own connection and Ingester."""
+    from ingestion.warehouse import connect, warehouse_url
+
+    settings = settings or Settings.from_env()
+    with connect(warehouse_url(settings)) as conn:
+        return ingest_files(Ingester(conn, settings, run_id=run_id), [Path(p) for p in paths])
 
 
 def arrival_order(paths: Iterable[Path | str]) -> list[Path]:

@@ -23,7 +23,7 @@ from ingestion.contract import Field
 from ingestion.problems import Problem
 
 if TYPE_CHECKING:
-    from ingestion.pipeline import FileOutcome
+    from ingestion.outcome import FileOutcome
     from ingestion.tables import Table
 
 # administrative suffixes, longest first: what is left is the name as people say it

@@ -56,6 +56,11 @@ if TYPE_CHECKING:
     from great_expectations.data_context import EphemeralDataContext
 
 EXPECTATIONS_ENV = "PAIRSTATS_EXPECTATIONS_DIR"
+# columns added to every row before validation, named by the suites (expectations/build_suites.py)
+PAIRING_REF = "_pairing_ref"
+PERIOD_START = "_period_start"
+PERIOD_END = "_period_end"
+ROW_PARAMETERS = (PAIRING_REF, PERIOD_START, PERIOD_END)
 DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 SUITE_PREFIX = "pairstats_"
 
@@ -207,7 +212,7 @@ def _load_suite(gx: Any, folder: Path, kind: str) -> ExpectationSuite:
             meta.get("column"),
             meta.get("other_column"),
         ]
-        unknown = [c for c in named if c is not None and c not in fields]
+        unknown = [c for c in named if c is not None and c not in fields and c not in ROW_PARAMETERS]
         if unknown:
             raise RuntimeError(
                 f"GX suite {path}: {_describe(config)} names {unknown}, not fields of {kind} in contract.py; "
@@ -285,9 +290,54 @@ def _condition_columns(condition: Any) -> set[str]:
 
 
 def validate(kind: str, df: pd.DataFrame, params: ValidationParams) -> list[Problem]:
-    """Every failing (row, expectation) of ``df`` against the kind's suite, ordered by row."""
+    """Every failing (row, expectation) of one file's rows ``df`` against the kind's suite,
+    ordered by row."""
+    return [p for _, p in validate_rows(kind, with_row_parameters(df, params), params.today, known_refs(params))]
+
+
+def known_refs(params: ValidationParams, file_key: int = 0) -> frozenset[str]:
+    return frozenset(pairing_ref(file_key, code) for code in params.known_pairings)
+
+
+def pairing_ref(file_key: int, code: str) -> str:
+    """How a row names its pairing for R009: its file, then the code (files of many units in one call)."""
+    return f"{file_key}\x1f{code}"
+
+
+def with_row_parameters(
+    df: pd.DataFrame,
+    params: ValidationParams | None = None,
+    *,
+    file_key: int = 0,
+    period: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+) -> pd.DataFrame:
+    """``df`` with the row parameters of one file: its pairing refs and its report period."""
+    if params is not None:
+        period, period_start, period_end = params.period, params.period_start, params.period_end
+    n = len(df)
+    extra: dict[str, Any] = {}
+    if "pairing_code" in df.columns:
+        codes = df["pairing_code"].astype(object)
+        prefix = f"{file_key}\x1f"
+        extra[PAIRING_REF] = np.where(codes.notna(), prefix + codes.fillna("").astype(str), None)
+    start = np.datetime64(period_start, "ns") if period_start else np.datetime64("NaT", "ns")
+    end = np.datetime64(period_end, "ns") if period_end else np.datetime64("NaT", "ns")
+    extra[PERIOD_START] = np.full(n, start, dtype="datetime64[ns]")
+    extra[PERIOD_END] = np.full(n, end, dtype="datetime64[ns]")
+    extra["_period"] = period
+    return df.assign(**extra)
+
+
+def validate_rows(
+    kind: str, df: pd.DataFrame, today: dt.date, known_pairing_refs: frozenset[str]
+) -> list[tuple[int, Problem]]:
+    """Every failing (row, expectation) of ``df`` — the rows of one file or of many, each with
+    its row parameters (``with_row_parameters``) — as (position in ``df``, problem), ordered by
+    position. One GX call whatever the number of files."""
     record = RECORD_KINDS[kind]
-    missing = [c for c in (*record.field_names, "_row") if c not in df.columns]
+    missing = [c for c in (*record.field_names, "_row", *ROW_PARAMETERS) if c not in df.columns]
     if missing:
         raise ValueError(f"validate({kind!r}): the frame lacks columns {missing}")
     rt = _get_runtime()
@@ -295,7 +345,7 @@ def validate(kind: str, df: pd.DataFrame, params: ValidationParams) -> list[Prob
         return []
     plan = rt.plans[kind]
     frame = _frame_for_gx(record, df, plan)
-    values = suite_parameters(params)
+    values = suite_parameters(today, known_pairing_refs)
     for name, columns in plan.set_parameters.items():
         # GX serialises every metric's kwargs, value sets included, dozens of times per run:
         # 10,000 known pairings cost ~1 s per call. Only the codes present can matter.
@@ -304,21 +354,13 @@ def validate(kind: str, df: pd.DataFrame, params: ValidationParams) -> list[Prob
     with _lock:
         batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(rt.suites[kind], result_format=RESULT_FORMAT, expectation_parameters=values)
-    return _problems(record, df, params, result)
+    return _problems(record, df, result)
 
 
-def suite_parameters(params: ValidationParams) -> dict[str, Any]:
+def suite_parameters(today: dt.date, known_pairing_refs: frozenset[str]) -> dict[str, Any]:
     """The values of the suites' ``$PARAMETER`` references for one validation run."""
-
-    def midnight(day: dt.date) -> dt.datetime:
-        # a datetime, not a date: pandas refuses to compare a Timestamp with a date
-        return dt.datetime.combine(day, dt.time.min)
-
-    values: dict[str, Any] = {"today": midnight(params.today), "known_pairings": sorted(params.known_pairings)}
-    if params.period_start is not None and params.period_end is not None:  # a registration has no period
-        values["period_start"] = midnight(params.period_start)
-        values["period_end"] = midnight(params.period_end)
-    return values
+    # a datetime, not a date: pandas refuses to compare a Timestamp with a date
+    return {"today": dt.datetime.combine(today, dt.time.min), "known_pairing_refs": sorted(known_pairing_refs)}
 
 
 def _frame_for_gx(record: RecordKind, df: pd.DataFrame, plan: _FramePlan) -> pd.DataFrame:
@@ -333,6 +375,8 @@ def _frame_for_gx(record: RecordKind, df: pd.DataFrame, plan: _FramePlan) -> pd.
             columns[f.name] = _as_categorical(s)
         else:
             columns[f.name] = s.array
+    for name in ROW_PARAMETERS:
+        columns[name] = _as_categorical(df[name]) if name in plan.categorical else df[name].array
     return pd.DataFrame(columns, index=pd.RangeIndex(len(df)), copy=False)
 
 
@@ -366,9 +410,10 @@ def _as_categorical(s: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=uniques, validate=False)
 
 
-def _problems(record: RecordKind, df: pd.DataFrame, params: ValidationParams, result: Any) -> list[Problem]:
+def _problems(record: RecordKind, df: pd.DataFrame, result: Any) -> list[tuple[int, Problem]]:
     field_order = {name: i for i, name in enumerate(record.field_names)}
     found: list[tuple[int, int, str, Problem]] = []
+    seen: set[tuple[int, str]] = set()  # R010 comes from two expectations: a row is outside once
     for res in result.results:
         config = res.expectation_config
         _raise_if_gx_failed(res, config)
@@ -390,8 +435,10 @@ def _problems(record: RecordKind, df: pd.DataFrame, params: ValidationParams, re
         values = df[column].iloc[pos].tolist()
         others = df[other_column].iloc[pos].tolist() if other_column else [None] * len(pos)
         column_zh = record.get(column).header_zh
-        extra = _params_for(code, params)
         for i in range(len(pos)):
+            if (int(pos[i]), code) in seen:
+                continue
+            seen.add((int(pos[i]), code))
             problem = Problem.make(
                 code,
                 sheet=_text(sheets[i]),
@@ -400,22 +447,24 @@ def _problems(record: RecordKind, df: pd.DataFrame, params: ValidationParams, re
                 value=None if code == "R001_REQUIRED_MISSING" else _text(values[i]),
                 column_zh=column_zh,
                 other=_text(others[i]),
-                **extra,
+                **_row_params(code, df, int(pos[i])),
             )
-            found.append((problem.row, field_order[column], code, problem))
+            found.append((int(pos[i]), field_order[column], code, problem))
     # GX returns results grouped by column, not in suite order: sort for a stable report
     found.sort(key=lambda t: t[:3])
-    return [t[3] for t in found]
+    return [(t[0], t[3]) for t in found]
 
 
-def _params_for(code: str, params: ValidationParams) -> dict[str, Any]:
-    if code == "R010_DATE_OUTSIDE_PERIOD" and params.period_start and params.period_end:
-        return {
-            "period": params.period,
-            "start": params.period_start.isoformat(),
-            "end": params.period_end.isoformat(),
-        }
-    return {}
+def _row_params(code: str, df: pd.DataFrame, pos: int) -> dict[str, Any]:
+    """What a message says beyond the row itself: the period of the row's file (R010)."""
+    if code != "R010_DATE_OUTSIDE_PERIOD":
+        return {}
+    start, end = df[PERIOD_START].iloc[pos], df[PERIOD_END].iloc[pos]
+    return {
+        "period": df["_period"].iloc[pos] if "_period" in df.columns else None,
+        "start": pd.Timestamp(start).date().isoformat(),
+        "end": pd.Timestamp(end).date().isoformat(),
+    }
 
 
 def _describe(config: Any) -> str:

@@ -15,7 +15,8 @@ from psycopg import sql
 from ingestion.config import Settings
 from ingestion.contract import RECORD_KINDS
 from ingestion.demo import DEFAULT_MONTHS, REGIONS
-from ingestion.pipeline import FileOutcome, Ingester
+from ingestion.outcome import FileOutcome
+from ingestion.pipeline import Ingester
 
 MONTHS = DEFAULT_MONTHS  # 2025-01 .. 2025-06, the schedule's window
 UNITS = [r.unit_code for r in REGIONS]  # 652801, 440881, 370213, 500235, 659008

@@ -12,6 +12,7 @@ session's template, like ``settings`` in ``conftest.py`` but shared by the modul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -28,15 +29,11 @@ from ingestion.orchestration import (
     DagRunResult,
     airflow_env,
     airflow_json,
-    file_label,
-    ingest_one,
     libpq_url,
-    list_new_files,
     metadata_url,
-    refusal_message,
     run_dag,
-    summarise,
 )
+from ingestion.tasks import file_label, ingest_batch, plan_ingest, refusal_message, summarise
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 
@@ -85,6 +82,8 @@ def chain_settings(
                 "PAIRSTATS_WAREHOUSE_URL": with_database(pg_admin_url, name),
                 "PAIRSTATS_SMTP_URL": mailbox[0],
                 "PAIRSTATS_ALERT_EMAILS": MAINTAINERS,
+                "PAIRSTATS_SETTLE_SECONDS": "0",  # the generator has finished writing
+                "PAIRSTATS_BATCH_FILES": "20",  # the demo's 49 files in three batches
             }
         )
     finally:
@@ -150,82 +149,120 @@ def test_airflow_env_comes_from_settings(settings: Settings, pg_admin_url: str) 
         drop_database(with_database(pg_admin_url, "postgres"), name)
 
 
+def _files(plan: dict[str, Any]) -> list[str]:
+    return [f for b in plan["batches"] for f in b["files"]]
+
+
 def test_summarise() -> None:
-    outcomes = [
-        {"file": "/l/1/a.csv", "status": "loaded", "reporting_unit_code": "1", "period": "2025-01", "rows_loaded": 3},
-        {"file": "/l/1/b.csv", "status": "duplicate", "rows_loaded": 0},
-        {"file": "/l/2/c.csv", "status": "rejected", "errors": [{"code": "F005_UNKNOWN_UNIT"}]},
-        None,  # a task that pushed nothing
-    ]
-    summary = summarise(outcomes)
-    assert summary["files"] == 3
+    plan = {"batches": [{"label": "b", "files": ["/l/1/a.csv", "/l/1/b.csv", "/l/2/c.csv", "/l/3/d.csv"]}]}
+    brief = {"submission_id": 1, "reporting_unit_code": "1", "period": "2025-01", "rows_quarantined": 0, "codes": {}}
+    report = {
+        "outcomes": [
+            brief | {"file": "/l/1/a.csv", "status": "loaded", "rows_loaded": 3},
+            brief | {"file": "/l/1/b.csv", "status": "duplicate", "rows_loaded": 0, "submission_id": 2},
+            brief
+            | {"file": "/l/2/c.csv", "status": "rejected", "rows_loaded": 0, "submission_id": 3}
+            | {"codes": {"F005_UNKNOWN_UNIT": 1}, "reporting_unit_code": "2"},
+        ],
+        "reruns": [],
+    }
+    summary = summarise(plan, [report, None])  # a batch that pushed nothing
+    assert summary["files"] == 3 and summary["planned"] == 4
     assert (summary["loaded_files"], summary["rejected_files"], summary["duplicate_files"]) == (1, 1, 1)
     assert summary["rows_loaded"] == 3
     assert summary["units_periods"] == ["1/2025-01"]
     assert summary["rejected"] == [{"file": "2/c.csv", "codes": ["F005_UNKNOWN_UNIT"]}]
-    assert summary["unfinished"] == []
-    assert summarise([])["loaded_files"] == 0
-    assert summarise(outcomes, files=["/l/1/a.csv", "/l/3/d.csv"])["unfinished"] == ["3/d.csv"]
+    assert summary["unfinished"] == ["3/d.csv"]
+    assert summarise({"batches": []}, [])["loaded_files"] == 0
 
 
 def test_refusal_message_is_bilingual() -> None:
     text = refusal_message(
-        {"file": "/x/999999/f.csv", "errors": [{"code": "F005", "message_zh": "不在", "message_en": "not in"}]}
+        {"file": "/x/999999/f.csv", "refusal": [{"code": "F005", "message_zh": "不在", "message_en": "not in"}]}
     )
     assert "999999/f.csv" in text and "F005: 不在 / not in" in text
 
 
-def test_list_new_files_by_content_hash(settings: Settings, tmp_path: Path) -> None:
+def test_new_files_by_content_hash(settings: Settings, tmp_path: Path) -> None:
     from ingestion.demo import generate_demo
 
     landing = tmp_path / "landing"
     demo = generate_demo(landing)
-    files = list_new_files(landing, settings=settings)
+    settings = dataclasses.replace(settings, settle_seconds=0, landing_roots=(landing, tmp_path / "nowhere"))
+    files = _files(plan_ingest(landing, settings=settings))
     assert sorted(files) == sorted(str(f.path) for f in demo.files)
-    assert list_new_files(landing, settings=settings) == files  # deterministic
+    assert _files(plan_ingest(landing, settings=settings)) == files  # deterministic
 
     unit = demo.files[0].reporting_unit_code
-    assert all(Path(f).parent.name == unit for f in list_new_files(landing, unit, settings=settings))
-    march = list_new_files(landing, None, "2025-03", settings=settings)
+    assert all(Path(f).parent.name == unit for f in _files(plan_ingest(landing, unit, settings=settings)))
+    march = _files(plan_ingest(landing, None, "2025-03", settings=settings))
     assert march and all("2025-03" in Path(f).name for f in march)
-    assert list_new_files(tmp_path / "nowhere", settings=settings) == []
+    assert plan_ingest(tmp_path / "nowhere", settings=settings)["files"] == 0
 
     first = files[0]
-    ingest_one(first, "test-run", settings=settings)
-    assert first not in list_new_files(landing, settings=settings)
+    ingest_batch({"label": "one", "files": [first]}, "test-run", settings=settings)
+    assert first not in _files(plan_ingest(landing, settings=settings))
     copy = landing / "copy-of-first" / Path(first).name  # same bytes elsewhere: received already
     copy.parent.mkdir()
     copy.write_bytes(Path(first).read_bytes())
-    assert str(copy) not in list_new_files(landing, settings=settings)
+    plan = plan_ingest(landing, settings=settings)
+    assert str(copy) not in _files(plan) and plan["received"] == 2
 
 
-def test_ingest_one_keeps_submission_order_within_a_folder(settings: Settings, tmp_path: Path) -> None:
-    """Whatever order the mapped tasks run in, a folder's files land in submission order, once each."""
-    from ingestion.demo import generate_demo
+def test_a_landing_folder_outside_the_roots_is_refused(settings: Settings, tmp_path: Path) -> None:
+    from ingestion.files import LandingOutsideRoots
 
-    landing = tmp_path / "landing"
-    generate_demo(landing)
-    files = list_new_files(landing, settings=settings)
-    folder = Path(files[0]).parent
-    same = [f for f in files if Path(f).parent == folder]
-    assert len(same) > 2
+    with pytest.raises(LandingOutsideRoots, match="not under the configured landing roots"):
+        plan_ingest("/etc", settings=settings)
+    with pytest.raises(LandingOutsideRoots):
+        plan_ingest(settings.landing / ".." / "..", settings=settings)  # no way out by '..'
+    settings.landing.mkdir(parents=True, exist_ok=True)
+    assert plan_ingest(settings.landing, settings=settings)["files"] == 0
 
-    last = ingest_one(same[-1], "run-1", files=files, settings=settings)  # runs first, lands the others first
-    landed = _query(settings, "select landing_path from audit.submission_files order by submission_id")
-    assert [r[0] for r in landed] == same
-    again = [ingest_one(f, "run-1", files=files, settings=settings) for f in same]  # the other tasks, later
-    assert len(_query(settings, "select 1 from audit.submission_files")) == len(same)  # nothing twice
-    assert again[-1]["submission_id"] == last["submission_id"]
-    assert [o["file"] for o in again] == same
-    assert all(o["status"] == "loaded" for o in again)
+
+def test_files_still_arriving_wait_for_the_next_run(settings: Settings, tmp_path: Path) -> None:
+    import time
+
+    folder = settings.landing / "652801"
+    folder.mkdir(parents=True)
+    done = folder / "652801_2025-01.json"
+    done.write_text('{"reporting_unit_code": "652801", "period": "2025-01", "activities": []}', encoding="utf-8")
+    old = time.time() - 3600
+    os.utime(done, (old, old))
+    (folder / "652801_2025-02.json").write_text("{", encoding="utf-8")  # being written right now
+    (folder / "652801_2025-03.json.part").write_text("{}", encoding="utf-8")  # upload-then-rename
+    os.utime(folder / "652801_2025-03.json.part", (old, old))
+    outside = tmp_path / "secret.csv"
+    outside.write_text("x", encoding="utf-8")
+    (folder / "link.csv").symlink_to(outside)  # a name is never a way to another file
+    plan = plan_ingest(settings=settings)
+    assert _files(plan) == [str(done)]
+    assert sorted(plan["settling"]) == ["652801/652801_2025-02.json", "652801/652801_2025-03.json.part"]
+    assert [s["file"] for s in plan["skipped"]] == ["652801/link.csv"]
+
+
+def test_batches_keep_a_folder_together_and_never_exceed_the_map_limit(tmp_path: Path) -> None:
+    from ingestion.files import batch_label, plan_batches
+
+    files = [tmp_path / f"{u:06d}" / f"{u:06d}_2025-0{m}.json" for u in range(100_001, 100_301) for m in (1, 2, 3)]
+    batches = plan_batches(files, batch_files=10, max_batches=16)
+    assert len(batches) <= 16 and sum(map(len, batches)) == len(files)
+    assert [f for b in batches for f in b] == list(map(str, files))  # order kept
+    for b in batches:  # a unit's files never split over two batches
+        assert all(len({Path(f).parent for f in b} & {Path(f).parent for f in other}) == 0
+                   for other in batches if other is not b)  # fmt: skip
+    assert batch_label(batches[0]).startswith("100001…")
+    assert len(plan_batches(files, batch_files=400, max_batches=1024)) == 3  # 900 files, ~400 each
 
 
 def test_a_refused_file_is_a_result(settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "landing" / "999999" / "999999_2025-01.csv"
     bad.parent.mkdir(parents=True)
     bad.write_text("not,a,submission\n1,2,3\n", encoding="utf-8")
-    outcome = ingest_one(bad, "run-1", settings=settings)
-    assert outcome["status"] == "rejected" and outcome["errors"]
+    report = ingest_batch({"label": "bad", "files": [str(bad)]}, "run-1", settings=settings)
+    [outcome] = report["outcomes"]
+    assert outcome["status"] == "rejected" and outcome["refusal"]
+    assert report["counts"]["rejected"] == 1
     assert file_label(bad) in refusal_message(outcome)
 
 
@@ -245,15 +282,16 @@ def test_runs_are_recorded_and_successful(chain: dict[str, Any], chain_settings:
 
 
 @pytest.mark.slow
-def test_one_task_per_file_and_a_refused_file_is_one_red_box(chain: dict[str, Any]) -> None:
+def test_one_task_per_batch_labelled_with_its_units_and_refusals(chain: dict[str, Any]) -> None:
     run: DagRunResult = chain["runs"]["ingest"]
-    expected = {file_label(f.path): f.status for f in chain["demo"].files}
-    mapped = {t.label: t.state for t in run.tasks if t.task_id == "ingest_file"}
-    assert set(mapped) == set(expected), "one mapped task per file, named after the file"
-    for label, status in expected.items():
-        assert mapped[label] == ("failed" if status == "rejected" else "success"), label
-    assert "failed" in mapped.values(), "the demo has a refused file"
-    others = {t.task_id: t.state for t in run.tasks if t.task_id != "ingest_file"}
+    batches = [t for t in run.tasks if t.task_id == "ingest_batch"]
+    assert 2 <= len(batches) <= 5, "49 files of 6 units in batches of whole folders of about 20"
+    assert all(t.state == "success" for t in batches), "a refused file fails no task"
+    labels = [t.label for t in batches]
+    assert all(label and " unit" in label and " files)" in label and "✔" in label for label in labels), labels
+    refused = [label for label in labels if "refused" in label]
+    assert len(refused) == 1 and "✘1 refused" in refused[0], labels  # the demo's 999999 file
+    others = {t.task_id: t.state for t in run.tasks if t.task_id != "ingest_batch"}
     assert others == {"find_new_files": "success", "summarise": "success", "publish_raw_submissions": "success"}
 
 
@@ -350,7 +388,7 @@ def test_nothing_new_lands_nothing_and_emits_no_asset(
     assert again[("find_new_files", -1)] == "success"
     assert again[("summarise", -1)] == "success"
     assert again[("publish_raw_submissions", -1)] == "skipped"
-    assert {s for (task_id, _), s in again.items() if task_id == "ingest_file"} <= {"skipped"}
+    assert {s for (task_id, _), s in again.items() if task_id == "ingest_batch"} <= {"skipped"}
 
     with psycopg.connect(libpq_url(metadata_url(chain_settings, metadata_db))) as conn:
         events = conn.execute(

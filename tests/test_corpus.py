@@ -19,7 +19,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingestion.pipeline import FileOutcome, Ingester, archived_copy
+from ingestion.archive import archived_copy
+from ingestion.outcome import FileOutcome
+from ingestion.pipeline import Ingester
 from ingestion.problems import CATALOG
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

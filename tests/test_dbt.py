@@ -27,7 +27,8 @@ from ingestion import dbt
 from ingestion.config import CHECKOUT, Settings
 from ingestion.contract import ACTIVITY_TYPES, PAIRING_FORMS, PROJECT_CATEGORIES, PROJECT_STATUSES
 from ingestion.demo import DEFAULT_MONTHS, DemoResult, generate_demo
-from ingestion.pipeline import Ingester, expand_paths
+from ingestion.files import expand_paths
+from ingestion.pipeline import Ingester
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 

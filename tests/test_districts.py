@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion.pipeline import Ingester, expand_paths
+from ingestion.files import expand_paths
+from ingestion.pipeline import Ingester
 from ingestion.reprocess import find_candidates, reprocess
 
 FIXTURES = Path(__file__).parent / "fixtures" / "districts"

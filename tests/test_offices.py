@@ -30,7 +30,8 @@ import pytest
 from psycopg import sql
 
 from ingestion.config import CHECKOUT, Settings
-from ingestion.pipeline import FileOutcome, Ingester
+from ingestion.outcome import FileOutcome
+from ingestion.pipeline import Ingester
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion import pipeline, tables
-from ingestion.pipeline import Ingester, expand_paths
+from ingestion import load, tables
+from ingestion.files import expand_paths
+from ingestion.pipeline import Ingester
 
 PAIRINGS_CSV = """结对编号,城市单位代码,城市单位名称,农村单位代码,农村单位名称,结对形式,结对日期,是否签订协议
 KRL-YJ,652801412005,雅居社区,652801207200,托布力其村,一对一,2023-03-01,是
@@ -183,7 +184,7 @@ def test_same_bytes_land_once(ingester, registered, landing):
 def test_crash_half_way_leaves_nothing(ingester, registered, landing, monkeypatch):
     monkeypatch.setattr(tables, "CHUNK_ROWS", 2)
     calls = {"n": 0}
-    original = pipeline._RawWriter.write
+    original = load.RawWriter.write
 
     def failing_write(self, *args, **kwargs):
         calls["n"] += 1
@@ -191,7 +192,7 @@ def test_crash_half_way_leaves_nothing(ingester, registered, landing, monkeypatc
             raise RuntimeError("disk full")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline._RawWriter, "write", failing_write)
+    monkeypatch.setattr(load.RawWriter, "write", failing_write)
     lines = "".join(f"2025-01-{d:02d},KRL-YJ,培训,第{d}次,3,1,0,0\n" for d in range(1, 8))
     o = ingester.ingest(write(landing / "652801" / "652801_2025-01_activities.csv", ACTIVITIES_HEADER + lines))
     assert calls["n"] == 2

@@ -96,13 +96,14 @@ def test_ingest_submissions_shape(parse: Any) -> None:
     assert set(dag.params.keys()) == {"landing", "reporting_unit", "period"}
     dag.params.validate()  # the defaults pass their own schema (a scheduled run uses them)
 
-    ingest = dag.get_task("ingest_file")
-    assert "MappedOperator" in type(ingest).__name__, "one mapped task per file"
-    assert "op_kwargs['path']" in ingest.map_index_template
-    assert str(dag.get_task("summarise").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+    ingest = dag.get_task("ingest_batch")
+    assert "MappedOperator" in type(ingest).__name__, "one mapped task per batch"
+    assert "op_kwargs['batch']['label']" in ingest.map_index_template and "batch_outcome" in ingest.map_index_template
+    # a failed listing or batch leaves summarise upstream_failed: the run is red, never green
+    assert str(dag.get_task("summarise").trigger_rule) in ("none_failed", "TriggerRule.NONE_FAILED")
     publish = dag.get_task("publish_raw_submissions")
     assert [a.uri for a in publish.outlets] == ["pairstats://warehouse/raw/submissions"]
-    assert dag.get_task("find_new_files").downstream_task_ids == {"ingest_file", "summarise"}
+    assert dag.get_task("find_new_files").downstream_task_ids == {"ingest_batch", "summarise"}
 
 
 def test_build_warehouse_runs_on_what_ingest_emits(parse: Any) -> None:
