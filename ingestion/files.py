@@ -202,4 +202,5 @@ def batch_label(batch: list[str]) -> str:
     """How a batch is named in the Airflow UI: its units and its size."""
     units = sorted({Path(p).parent.name for p in batch})
     span = units[0] if len(units) == 1 else f"{units[0]}…{units[-1]}"
-    return f"{span} ({len(units)} unit{'s' if len(units) > 1 else ''}, {len(batch)} file{'s' if len(batch) > 1 else ''})"
+    units_text = f"{len(units)} unit{'s' if len(units) > 1 else ''}"
+    return f"{span} ({units_text}, {len(batch)} file{'s' if len(batch) > 1 else ''})"

@@ -29,6 +29,8 @@ def _constant(value: str | None, n: int) -> Any:
 
     if value is None:
         return pa.nulls(n, pa.string())
+    if n < 10_000:  # a small chunk: a plain array is cheaper than a dictionary and its cast
+        return pa.array([value] * n, pa.string())
     return pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), pa.array([value])).cast(pa.string())
 
 

@@ -458,6 +458,8 @@ def parse_column(f: Field, raw: pd.Series, factor: float = 1.0, year: int | None
     are many, the rest one by one."""
     if f.type == FieldType.TEXT and pd.api.types.is_string_dtype(raw.dtype) and raw.dtype != object:
         return _text_column(raw)
+    if f.type == FieldType.TEXT and len(raw) > 64 and all(isinstance(v, str) or v is None for v in raw):
+        return _text_column(raw.astype("str"))  # a workbook's or JSON's text cells: the same, vectorised
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
     parsed = _parse_uniques(f, uniques, factor, year)

@@ -23,7 +23,7 @@ from ingestion.normalise import match_header
 from ingestion.problems import FileRejected, Problem
 from ingestion.read_text import peek_text_kind, read_text
 from ingestion.read_workbook import read_workbook
-from ingestion.tables import ReadResult, Table, display_name, frame, missing_columns
+from ingestion.tables import ReadResult, Table, display_name, missing_columns
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -78,9 +78,8 @@ def read_json(path: Path) -> ReadResult:
             missing = missing_columns(kind, columns, keys)
             if missing is not None:
                 raise FileRejected(missing)
-        rows = [[r.get(k) for k in keys] for r in records]
         table = Table(kind=kind, sheet=kind.name, header_row=0, columns=columns, chunks=iter(()), notes=notes)
-        table.chunks = _json_chunks(table, rows)
+        table.chunks = _json_chunks(table, keys, records)
         tables.append(table)
     if not tables:
         raise FileRejected(
@@ -90,7 +89,11 @@ def read_json(path: Path) -> ReadResult:
     return ReadResult(file_format="json", tables=tables, envelope=envelope)
 
 
-def _json_chunks(table: Table, rows: list[list[Any]]) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(rows), tables.CHUNK_ROWS):
-        part = rows[start : start + tables.CHUNK_ROWS]
-        yield frame(table.columns, part, list(range(start + 1, start + 1 + len(part))))
+def _json_chunks(table: Table, keys: list[str], records: list[dict[str, Any]]) -> Iterator[pd.DataFrame]:
+    """The records as frames of raw cells, column by column (a JSON key is a header)."""
+    for start in range(0, len(records), tables.CHUNK_ROWS):
+        part = records[start : start + tables.CHUNK_ROWS]
+        data = {c.field.name: [r.get(keys[c.position]) for r in part] for c in table.columns}
+        chunk = pd.DataFrame(data, dtype=object)
+        chunk["_row"] = range(start + 1, start + 1 + len(part))
+        yield chunk

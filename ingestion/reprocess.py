@@ -52,7 +52,7 @@ with attempts as (
             partition by coalesce(s.reprocess_of, s.submission_id) order by s.submission_id desc
         ) as latest_first
     from audit.submission_files s
-    where s.status <> 'duplicate'
+    where s.status <> 'duplicate' and (%(unit)s::text is null or s.reporting_unit_code = %(unit)s)
 ),
 latest as (select * from attempts where latest_first = 1),
 reasons as (

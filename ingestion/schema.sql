@@ -29,6 +29,8 @@ create table if not exists ref.regions (
     primary key (tree, code)
 );
 create index if not exists regions_code_idx on ref.regions (code);
+-- the units inside a reporting unit's area (a name resolved to its code walks the tree down)
+create index if not exists regions_parent_idx on ref.regions (tree, parent_code);
 
 create table if not exists audit.submission_files (
     submission_id bigint generated always as identity primary key,

@@ -119,6 +119,8 @@ def cure_pending(ingester: Ingester, outcome: FileOutcome, *, failures: list[str
     unit = outcome.reporting_unit_code
     conn = ingester.conn
     reruns: list[FileOutcome] = []
+    if not _has_quarantined_rows(conn, unit):  # the usual case, answered by one indexed query
+        return reruns
     conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (f"pairstats.cure:{unit}",))
     conn.commit()
     try:
@@ -148,6 +150,16 @@ def cure_pending(ingester: Ingester, outcome: FileOutcome, *, failures: list[str
         conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (f"pairstats.cure:{unit}",))
         conn.commit()
     return reruns
+
+
+def _has_quarantined_rows(conn: Any, unit: str) -> bool:
+    row = conn.execute(
+        "select exists (select 1 from audit.submission_files where reporting_unit_code = %s"
+        " and status = 'loaded' and rows_quarantined > 0)",
+        (unit,),
+    ).fetchone()
+    conn.commit()
+    return bool(row[0])
 
 
 _CURABLE_SQL = """

@@ -185,8 +185,9 @@ def _check_codes(staged: StagedChunk) -> None:
         return
     for f in code_fields:
         col = typed[f.name]
-        unknown = col.notna() & ~col.isin(ts.region_codes)
-        for idx in typed.index[unknown.to_numpy()]:
+        known = ts.region_codes
+        unknown = np.fromiter((isinstance(c, str) and c not in known for c in col), bool, len(col))
+        for idx in typed.index[unknown]:
             staged.add(
                 idx,
                 Problem.make(

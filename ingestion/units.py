@@ -94,20 +94,30 @@ class UnitNames:
     """The named units inside one reporting unit's area, read once per file."""
 
     def __init__(self, conn: psycopg.Connection, reporting_unit: str) -> None:
-        rows = conn.execute(_AREA_SQL, {"unit": reporting_unit}).fetchall()
-        area = conn.execute("select name from ref.regions where code = %s limit 1", (reporting_unit,)).fetchone()
-        self.area = f"{area[0] if area else ''}（{reporting_unit}）"
-        self.area_en = f"{area[0] if area else reporting_unit} ({reporting_unit})"
-        self._units = sorted({(code, name) for code, name, _ in rows})
+        self._conn = conn
+        self._unit = reporting_unit
+        self._names: dict[str, str | None] = {}
+        self._loaded = False  # the area is read when a name is first resolved (most files give codes)
+        self.area = self.area_en = reporting_unit
+        self._units: list[tuple[str, str]] = []
         self._exact: dict[str, list[tuple[str, str]]] = {}
         self._stems: dict[str, list[tuple[str, str]]] = {}
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        rows = self._conn.execute(_AREA_SQL, {"unit": self._unit}).fetchall()
+        area = self._conn.execute("select name from ref.regions where code = %s limit 1", (self._unit,)).fetchone()
+        self.area = f"{area[0] if area else ''}（{self._unit}）"
+        self.area_en = f"{area[0] if area else self._unit} ({self._unit})"
+        self._units = sorted({(code, name) for code, name, _ in rows})
         for code, name in self._units:
             self._exact.setdefault(name_key(name), []).append((code, name))
             self._stems.setdefault(name_stem(name), []).append((code, name))
-        self._conn = conn
-        self._names: dict[str, str | None] = {}
 
     def resolve(self, name: str) -> Resolution:
+        self._load()
         for found in (self._exact.get(name_key(name)), self._stems.get(name_stem(name))):
             if found and len(found) == 1:
                 return Resolution(found[0][0], found[0][1])

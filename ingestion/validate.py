@@ -308,26 +308,32 @@ def with_row_parameters(
     df: pd.DataFrame,
     params: ValidationParams | None = None,
     *,
-    file_key: int = 0,
-    period: str | None = None,
-    period_start: dt.date | None = None,
-    period_end: dt.date | None = None,
+    file_key: int | np.ndarray = 0,
+    period: str | np.ndarray | None = None,
+    period_start: dt.date | np.ndarray | None = None,
+    period_end: dt.date | np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """``df`` with the row parameters of one file: its pairing refs and its report period."""
+    """``df`` with its row parameters: each row's file (with its pairing code: ``_pairing_ref``)
+    and its file's report period. Scalars for the rows of one file, arrays for many."""
     if params is not None:
         period, period_start, period_end = params.period, params.period_start, params.period_end
     n = len(df)
-    extra: dict[str, Any] = {}
+    out = df.copy(deep=False)
     if "pairing_code" in df.columns:
-        codes = df["pairing_code"].astype(object)
-        prefix = f"{file_key}\x1f"
-        extra[PAIRING_REF] = np.where(codes.notna(), prefix + codes.fillna("").astype(str), None)
-    start = np.datetime64(period_start, "ns") if period_start else np.datetime64("NaT", "ns")
-    end = np.datetime64(period_end, "ns") if period_end else np.datetime64("NaT", "ns")
-    extra[PERIOD_START] = np.full(n, start, dtype="datetime64[ns]")
-    extra[PERIOD_END] = np.full(n, end, dtype="datetime64[ns]")
-    extra["_period"] = period
-    return df.assign(**extra)
+        keys = pd.Series(np.broadcast_to(np.asarray(file_key), n), index=df.index).astype(str)
+        out[PAIRING_REF] = keys.str.cat(df["pairing_code"].astype("str"), sep="\x1f")
+    out[PERIOD_START] = _dates(period_start, n)
+    out[PERIOD_END] = _dates(period_end, n)
+    out["_period"] = np.broadcast_to(np.asarray(period, dtype=object), n)
+    return out
+
+
+def _dates(value: dt.date | np.ndarray | None, n: int) -> np.ndarray:
+    if value is None:
+        return np.full(n, np.datetime64("NaT", "ns"))
+    if isinstance(value, np.ndarray):
+        return pd.to_datetime(pd.Series(value)).to_numpy(dtype="datetime64[ns]")
+    return np.full(n, np.datetime64(value, "ns"))
 
 
 def validate_rows(
