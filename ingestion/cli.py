@@ -104,7 +104,7 @@ def print_outcome(o: FileOutcome, *, verbose: bool = True, stream=sys.stdout) ->
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingestion.pipeline import Ingester
-    from ingestion.service import ingest_files
+    from ingestion.service import arrival_order, ingest_files, ingest_parallel, workers_for
 
     def show(o: FileOutcome, rerun: bool) -> None:
         if args.json:
@@ -116,8 +116,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     with _connect(settings) as conn:
         init_warehouse(conn)
-        ingester = Ingester(conn, settings, run_id=args.run_id)
-        result = ingest_files(ingester, args.paths, on_outcome=show)
+        conn.commit()
+        files = arrival_order(args.paths)
+        workers = workers_for(len(files), settings, args.workers)
+        if workers > 1:
+            result = ingest_parallel(files, settings, run_id=args.run_id, workers=workers, on_outcome=show)
+        else:
+            result = ingest_files(Ingester(conn, settings, run_id=args.run_id), files, on_outcome=show)
     if not args.json:
         _summary(result.summary())
     for failure in result.failures:
@@ -440,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--run-id", default="cli")
     p.add_argument("--verbose", "-v", action="store_true", help="list every quarantined row")
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes (default: one per core, at most 4, for a backlog)"
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser(

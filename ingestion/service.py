@@ -89,6 +89,70 @@ def ingest_files(
     return result
 
 
+def ingest_parallel(
+    paths: Iterable[Path | str],
+    settings: Settings,
+    *,
+    run_id: str,
+    workers: int,
+    on_outcome: Callable[[FileOutcome, bool], None] | None = None,
+) -> RunResult:
+    """``ingest_files`` over several processes: the files in batches of whole landing folders
+    (``plan_batches``: a unit's files stay together, in order, in one worker), each worker with
+    its own connection and Great Expectations context. Outcomes arrive batch by batch."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from ingestion.files import plan_batches
+
+    files = arrival_order(paths)
+    batches = plan_batches(files, batch_files=settings.batch_files, max_batches=max(1, len(files)))
+    result = RunResult()
+    context = get_context("spawn")  # a fresh interpreter: no connection or GX state is inherited
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(batches)), mp_context=context, initializer=_start_worker,
+        initargs=(settings, run_id),
+    ) as pool:  # fmt: skip
+        for done in as_completed([pool.submit(_work, batch) for batch in batches]):
+            part: RunResult = done.result()
+            for outcome in part.outcomes:
+                result.outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome, False)
+            for rerun in part.reruns:
+                result.reruns.append(rerun)
+                if on_outcome:
+                    on_outcome(rerun, True)
+            result.failures.extend(part.failures)
+    return result
+
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(settings: Settings, run_id: str) -> None:
+    from ingestion.warehouse import connect, warehouse_url
+
+    conn = connect(warehouse_url(settings))
+    _worker["ingester"] = Ingester(conn, settings, run_id=run_id)
+
+
+def _work(batch: list[str]) -> RunResult:
+    return ingest_files(_worker["ingester"], [Path(p) for p in batch])
+
+
+def workers_for(files: int, settings: Settings, requested: int | None) -> int:
+    """How many processes a CLI ingest uses: as asked, else one per core (at most 4) when there
+    is more than one batch of files."""
+    import os
+
+    if requested:
+        return requested
+    if files <= settings.batch_files:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def ingest_batch(paths: Sequence[str], run_id: str, settings: Settings | None = None) -> RunResult:
     """One batch of a run in this process (an Airflow task): its own connection and Ingester."""
     from ingestion.warehouse import connect, warehouse_url
