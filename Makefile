@@ -9,10 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: help install demo airflow test bench lint format lock clean distclean register-check
+.PHONY: help install demo airflow test bench bench-national lint format lock clean distclean register-check
 
 help:
-	@echo "make demo | airflow | test | bench | lint | lock | register-check | clean | distclean"
+	@echo "make demo | airflow | test | bench | bench-national | lint | lock | register-check | clean | distclean"
 
 # The lock file is the only source of versions; uv installs it exactly (hash-checked).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -37,6 +37,10 @@ test: install
 
 bench: install
 	$(BIN)/python -m ingestion.bench
+
+# A national month and year, landing -> marts, CLI vs Airflow vs a naive to_sql loop (~1 h; see README)
+bench-national: install
+	$(BIN)/python -m ingestion.bench_national $(BENCH_NATIONAL_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

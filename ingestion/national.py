@@ -183,8 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--months", nargs="+", default=["2025-01"])
     parser.add_argument("--counties", type=int, default=None, help="only the first N counties")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument(
+        "--first-month", default=None, help="the month pairings are registered in (default: the first of --months)"
+    )
     args = parser.parse_args(argv)
-    files = generate_national(args.landing, args.months, seed=args.seed, limit=args.counties)
+    files = generate_national(
+        args.landing, args.months, seed=args.seed, limit=args.counties, first_month=args.first_month
+    )
     rows = sum(sum(f.rows.values()) for f in files)
     print(f"{len(files)} files, {rows} rows, {len({f.unit for f in files})} units under {args.landing}")
     return 0
