@@ -30,6 +30,7 @@ Logic: `ingestion/tasks.py` (`plan_ingest`, `ingest_batch`, `summarise`).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pendulum
@@ -51,7 +52,8 @@ RAW_SUBMISSIONS = Asset(name="raw_submissions", uri="pairstats://warehouse/raw/s
     tags=["pairstats", "ingest"],
     default_args={
         "owner": "data-engineering",
-        "retries": 2,
+        # PAIRSTATS_INGEST_RETRIES: 0 in the tests that force a failure (reading it is no I/O)
+        "retries": int(os.environ.get("PAIRSTATS_INGEST_RETRIES", "2")),
         "retry_delay": pendulum.duration(minutes=1),
         "on_failure_callback": on_task_failure,  # mail the maintainers
     },
@@ -85,7 +87,10 @@ def ingest_submissions() -> None:
         from ingestion.tasks import plan_ingest
 
         params = params or {}
-        plan = plan_ingest(params.get("landing"), params.get("reporting_unit"), params.get("period"))
+        try:
+            plan = plan_ingest(params.get("landing"), params.get("reporting_unit"), params.get("period"))
+        except ValueError as exc:  # a landing folder outside the roots, a bad period: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
         print(
             f"{plan['files']} new file(s) in {len(plan['batches'])} batch(es); {plan['received']} received "
             f"already; {len(plan['settling'])} still arriving (next run): {plan['settling'][:20]}; "

@@ -204,19 +204,15 @@ def record(conn: Any, message: Message, attempts: Sequence[tuple[str, tuple[str,
 
 # --------------------------------------------------------------------------- pipeline alerts
 
-REFUSAL_PREFIX = "文件被拒收 / file refused"  # ingestion.tasks.refusal_message
-
 
 def on_task_failure(context: Mapping[str, Any]) -> None:
     """``on_failure_callback`` of every task of the three DAGs: mail the maintainers.
 
-    A refused file is not a pipeline failure (its task is red on purpose; the nightly digest
-    lists refusals), so it sends nothing. Never raises: a callback's error would only be
-    logged by Airflow anyway."""
+    A refused file fails no task (it is a result: its batch reports it, the nightly digest
+    lists it), so only pipeline errors reach here. Never raises: a callback's error would only
+    be logged by Airflow anyway."""
     try:
         exception = context.get("exception")
-        if exception is not None and str(exception).startswith(REFUSAL_PREFIX):
-            return
         ti = context.get("ti") or context.get("task_instance")
         dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
         task_id = getattr(ti, "task_id", "?")

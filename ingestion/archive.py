@@ -35,16 +35,32 @@ def archived_copy(settings: Settings, file_hash: str, suffix: str) -> Path:
     return settings.archive / file_hash[:2] / f"{file_hash}{suffix}"
 
 
+class ArchiveError(OSError):
+    """The archive cannot keep a file (disk full, not writable): a pipeline error, never the
+    file's — nothing is ingested that is not kept."""
+
+
 def archive(path: Path, settings: Settings, *, suffix: str | None = None) -> tuple[str, Path]:
-    """Keep the file byte for byte under its content hash (atomic)."""
+    """Keep the file byte for byte under its content hash (atomic). An ``OSError`` reading the
+    file is the file's (it vanished, it cannot be read); an ``ArchiveError`` is the archive's."""
     file_hash = sha256_file(path)
     target = archived_copy(settings, file_hash, suffix or path.suffix)
-    if not target.exists():
+    if target.exists():
+        return file_hash, target
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         os.close(fd)
+    except OSError as exc:
+        raise ArchiveError(f"the archive cannot keep {path.name}: {exc}") from exc
+    try:
         shutil.copyfile(path, tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if not path.is_file():
+            raise  # the file went away while it was copied: the file's problem
+        raise ArchiveError(f"the archive cannot keep {path.name}: {exc}") from exc
     return file_hash, target
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 import psycopg
 
 from ingestion import audit
-from ingestion.archive import Received, archive, sha256_file
+from ingestion.archive import ArchiveError, Received, archive, sha256_file
 from ingestion.config import Settings
 from ingestion.load import RawWriter, quarantine_rows, write_quarantine
 from ingestion.metadata import Metadata, resolve
@@ -152,6 +152,8 @@ class Ingester:
                 out.file_hash = sha256_file(path)
             else:
                 out.file_hash, f.archive_path = archive(path, self.settings, suffix=received.suffix)
+        except ArchiveError:
+            raise  # nothing is ingested that the archive cannot keep: a pipeline error
         except OSError as exc:
             out.errors.append(Problem.make("F001_UNREADABLE", detail=str(exc)))
         out.timings["archive"] = time.perf_counter() - f.t0

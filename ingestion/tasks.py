@@ -33,7 +33,12 @@ MIN_PARALLEL_BATCHES = 2
 
 
 def max_map_length() -> int:
-    """Airflow's limit on the items an upstream task may hand to ``expand`` (1024 by default)."""
+    """Airflow's limit on the items an upstream task may hand to ``expand`` (1024 by default).
+    ``PAIRSTATS_MAX_BATCHES`` overrides it (a test sets it above the limit to see a run go red)."""
+    import os
+
+    if os.environ.get("PAIRSTATS_MAX_BATCHES", "").strip().isdigit():
+        return int(os.environ["PAIRSTATS_MAX_BATCHES"])
     try:
         from airflow.configuration import conf
 
@@ -62,6 +67,7 @@ def plan_ingest(
         conn.commit()
         selection = new_files(settings, conn, landing=landing, unit=unit, period=period)
     limit = max_batches or max_map_length()
+    # at least MIN_PARALLEL_BATCHES batches for a backlog, and never more than the limit
     per_batch = min(settings.batch_files, max(1, -(-len(selection.new) // MIN_PARALLEL_BATCHES)))
     batches = plan_batches(selection.new, batch_files=per_batch, max_batches=limit)
     return {
@@ -133,14 +139,6 @@ def file_label(path: str | Path) -> str:
     """How a file is named in the UI and in messages: ``<landing folder>/<file name>``."""
     parts = Path(path).parts
     return "/".join(parts[-2:])
-
-
-def refusal_message(outcome: Mapping[str, Any]) -> str:
-    """Why a file was refused, in Chinese and English, one problem per line."""
-    lines = [f"文件被拒收 / file refused: {file_label(outcome['file'])}"]
-    for problem in outcome.get("refusal") or outcome.get("errors") or []:
-        lines.append(f"  {problem.get('code')}: {problem.get('message_zh')} / {problem.get('message_en')}")
-    return "\n".join(lines)
 
 
 def summarise(plan: Mapping[str, Any], reports: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from ingestion.orchestration import (
     metadata_url,
     run_dag,
 )
-from ingestion.tasks import file_label, ingest_batch, plan_ingest, refusal_message, summarise
+from ingestion.tasks import file_label, ingest_batch, plan_ingest, report_lines, summarise
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 
@@ -176,13 +176,6 @@ def test_summarise() -> None:
     assert summarise({"batches": []}, [])["loaded_files"] == 0
 
 
-def test_refusal_message_is_bilingual() -> None:
-    text = refusal_message(
-        {"file": "/x/999999/f.csv", "refusal": [{"code": "F005", "message_zh": "不在", "message_en": "not in"}]}
-    )
-    assert "999999/f.csv" in text and "F005: 不在 / not in" in text
-
-
 def test_new_files_by_content_hash(settings: Settings, tmp_path: Path) -> None:
     from ingestion.demo import generate_demo
 
@@ -263,7 +256,10 @@ def test_a_refused_file_is_a_result(settings: Settings, tmp_path: Path) -> None:
     [outcome] = report["outcomes"]
     assert outcome["status"] == "rejected" and outcome["refusal"]
     assert report["counts"]["rejected"] == 1
-    assert file_label(bad) in refusal_message(outcome)
+    lines = report_lines(report)  # the batch task's log: the file, and why, in both languages
+    assert any(file_label(bad) in line and "rejected" in line for line in lines)
+    assert any(line.strip().startswith("F004_NO_TABLE: 未找到可识别的报表") and " / No recognisable table" in line
+               for line in lines), lines  # fmt: skip
 
 
 # --------------------------------------------------------------------------- slow: real DAG runs
@@ -505,3 +501,95 @@ def test_watchdog_alerts_once_on_a_run_past_its_deadline(
     finally:
         with psycopg.connect(url) as conn:
             conn.execute("update dag_run set state = 'success' where run_id = %s", (ingest.run_id,))
+
+
+# --------------------------------------------------------------------------- slow: runs that must be red
+
+
+def _red_run(
+    settings: Settings, metadata_db: str, box: Any, monkeypatch: pytest.MonkeyPatch, conf: dict | None = None
+) -> tuple[DagRunResult, list[str]]:
+    """One real ingest_submissions run that must fail: its state, and the alert subjects it sent."""
+    monkeypatch.setenv("PAIRSTATS_INGEST_RETRIES", "0")  # a retry would fail the same way, a minute later
+    before = len(box.messages)
+    run = run_dag("ingest_submissions", conf, settings, metadata_db=metadata_db)
+    return run, [str(m["Subject"]) for _, _, m in box.messages[before:]]
+
+
+def _states(run: DagRunResult) -> dict[str, set[str | None]]:
+    out: dict[str, set[str | None]] = {}
+    for t in run.tasks:
+        out.setdefault(t.task_id, set()).add(t.state)
+    return out
+
+
+@pytest.fixture
+def failing_settings(chain: dict[str, Any], chain_settings: Settings, tmp_path: Path) -> Settings:
+    """The chain's settings with new, settled files in a landing folder of their own."""
+    from ingestion.demo import generate_demo
+
+    landing = tmp_path / "landing"
+    generate_demo(landing, seed=7)  # other bytes than the chain's: new files
+    # a home of its own (its archive may be broken on purpose), the chain's warehouse and metadata
+    return dataclasses.replace(chain_settings, home=tmp_path / "home", landing=landing, landing_roots=(landing,))
+
+
+@pytest.mark.slow
+def test_the_warehouse_down_makes_the_run_red_and_alerts(
+    failing_settings: Settings, metadata_db: str, mailbox: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = failing_settings.warehouse_url.rsplit("/", 1)[0] + "/pairstats_no_such_database"
+    settings = dataclasses.replace(failing_settings, warehouse_url=gone)
+    # Airflow's own metadata stays where it is: only the warehouse is unreachable
+    monkeypatch.setattr(
+        "ingestion.orchestration.metadata_url", lambda s, db="airflow": metadata_url(failing_settings, db)
+    )
+    run, alerts = _red_run(settings, metadata_db, mailbox[1], monkeypatch)
+    assert run.state == "failed", _explain(run)
+    states = _states(run)
+    assert states["find_new_files"] == {"failed"} and states["summarise"] == {"upstream_failed"}
+    assert states["publish_raw_submissions"] == {"upstream_failed"}
+    assert alerts == ["[pairstats] 任务失败 / task failed: ingest_submissions.find_new_files"]
+
+
+@pytest.mark.slow
+def test_a_batch_that_cannot_be_archived_makes_the_run_red_and_alerts(
+    failing_settings: Settings, metadata_db: str, mailbox: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing_settings.archive.parent.mkdir(parents=True, exist_ok=True)
+    failing_settings.archive.write_text("not a folder", encoding="utf-8")  # the disk refuses every copy
+    run, alerts = _red_run(failing_settings, metadata_db, mailbox[1], monkeypatch)
+    assert run.state == "failed", _explain(run)
+    states = _states(run)
+    assert states["find_new_files"] == {"success"} and "failed" in states["ingest_batch"]
+    assert states["summarise"] == {"upstream_failed"}
+    assert alerts and all(
+        a.startswith("[pairstats] 任务失败 / task failed: ingest_submissions.ingest_batch") for a in alerts
+    )
+    landed = _query(failing_settings, "select count(*) from audit.submission_files where run_id = %s", run.run_id)
+    assert landed == [(0,)], "nothing is ingested that is not kept"
+
+
+@pytest.mark.slow
+def test_more_batches_than_airflow_can_map_make_the_run_red(
+    failing_settings: Settings, metadata_db: str, mailbox: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")
+    monkeypatch.setenv("PAIRSTATS_MAX_BATCHES", "5")  # a planner told to exceed the limit (never by default)
+    settings = dataclasses.replace(failing_settings, batch_files=5)
+    run, alerts = _red_run(settings, metadata_db, mailbox[1], monkeypatch)
+    assert run.state == "failed", _explain(run)
+    states = _states(run)
+    assert states["find_new_files"] == {"failed"} and states["summarise"] == {"upstream_failed"}
+    assert alerts == ["[pairstats] 任务失败 / task failed: ingest_submissions.find_new_files"]
+
+
+@pytest.mark.slow
+def test_a_landing_folder_outside_the_roots_makes_the_run_red(
+    failing_settings: Settings, metadata_db: str, mailbox: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, alerts = _red_run(failing_settings, metadata_db, mailbox[1], monkeypatch, conf={"landing": "/etc"})
+    assert run.state == "failed", _explain(run)
+    assert _states(run)["find_new_files"] == {"failed"}
+    assert "not under the configured landing roots" in Path(run.log_path).read_text(encoding="utf-8")
+    assert alerts == ["[pairstats] 任务失败 / task failed: ingest_submissions.find_new_files"]
