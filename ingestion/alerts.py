@@ -287,9 +287,8 @@ def check_overdue_runs(settings: Settings | None = None, *, metadata_url: str | 
     minutes. Returns the runs it alerted on this time."""
     import psycopg
 
-    from ingestion.orchestration import libpq_url
-    from ingestion.orchestration import metadata_url as airflow_metadata_url
-    from ingestion.warehouse import connect, warehouse_url
+    from ingestion.warehouse import connect, libpq_url, warehouse_url
+    from ingestion.warehouse import metadata_url as airflow_metadata_url
 
     settings = settings or Settings.from_env()
     url = metadata_url or libpq_url(airflow_metadata_url(settings))

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=CHECKOUT / "bench-out")
     args = parser.parse_args(argv)
-    from ingestion.demo import write_bench_activities, write_messy_bench_activities
+    from ingestion.bench_files import write_bench_activities, write_messy_bench_activities
 
     settings = Settings.from_env()
     admin = (

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import logging
 import sys
@@ -23,36 +22,13 @@ from pathlib import Path
 
 from ingestion.config import Settings
 from ingestion.outcome import FileOutcome
+from ingestion.warehouse import init_warehouse
 
 
 def _connect(settings: Settings):
     from ingestion import warehouse
 
     return warehouse.connect(warehouse.warehouse_url(settings))
-
-
-def init_warehouse(conn, *, full_register: bool = False, force: bool = False) -> int:
-    """Schema + region register (the committed slice, unless already loaded)."""
-    from ingestion import register
-    from ingestion.warehouse import apply_schema
-
-    apply_schema(conn)
-    count = conn.execute("select count(*) from ref.regions").fetchone()[0]
-    if count and not force and not full_register:
-        return count
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('pairstats.register'))")
-        count = conn.execute("select count(*) from ref.regions").fetchone()[0]
-        if count and not force and not full_register:
-            return count
-        if full_register:
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                dist = register.fetch_package(Path(tmp))
-                regions = itertools.chain(register.iter_package_regions(dist), register.corps_regions())
-                return register.load_regions(conn, regions)  # streamed: 665k rows never in memory
-        return register.load_regions(conn, [*register.iter_slice(), *register.corps_regions()])
 
 
 # --------------------------------------------------------------------------- output

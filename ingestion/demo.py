@@ -32,28 +32,20 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import csv
 import datetime as dt
-import io
-import json
 import random
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import xlsxwriter
-
-from ingestion.contract import ACTIVITIES, ACTIVITY_TYPES, RECORD_KINDS, FieldType, RecordKind
+from ingestion.contract import ACTIVITIES, ACTIVITY_TYPES, RECORD_KINDS
+from ingestion.writers import KIND_ORDER, Submission, csv_bytes, json_bytes, xlsx_bytes
 
 DEFAULT_MONTHS: tuple[str, ...] = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
-KIND_ORDER: tuple[str, ...] = ("pairings", "activities", "projects", "income_effects")
 CENT = Decimal("0.01")
-# every xlsx carries this as its creation date (docProps/core.xml), whatever the clock says
-FIXED_CREATED = dt.datetime(2025, 1, 1, 8, 0, 0)
 
 MEASURES: tuple[str, ...] = (
     "activities",
@@ -274,13 +266,13 @@ _TITLES: dict[str, tuple[str, ...]] = {
 assert set(_TITLES) == set(ACTIVITY_TYPES)
 
 
-def _month_bounds(period: str) -> tuple[dt.date, dt.date]:
+def month_bounds(period: str) -> tuple[dt.date, dt.date]:
     year, month = int(period[:4]), int(period[5:7])
     return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
 def _random_day(rng: random.Random, period: str) -> dt.date:
-    first, last = _month_bounds(period)
+    first, last = month_bounds(period)
     return first + dt.timedelta(days=rng.randrange((last - first).days + 1))
 
 
@@ -431,23 +423,9 @@ def _pairing_row(p: Pairing) -> dict[str, Any]:
 # --------------------------------------------------------------------------- defects
 
 
-@dataclass
-class Submission:
-    """One unit × period: rows per record kind; bad rows carry the code they should get."""
-
-    unit: str
-    period: str
-    fmt: str
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    bad: dict[int, str] = field(default_factory=dict)  # id(row) -> expected row-level code
-
-    def good_rows(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in self.rows.get(kind, []) if id(r) not in self.bad]
-
-
 def _add_defects(rng: random.Random, sub: Submission, pairings: Sequence[Pairing]) -> None:
     """A few bad activity rows, each with exactly one problem, spread through the table."""
-    first, _ = _month_bounds(sub.period)
+    first, _ = month_bounds(sub.period)
 
     def base(activity_type: str, title: str) -> dict[str, Any]:
         row = _activity(rng, rng.choice(pairings), sub.period)
@@ -476,91 +454,6 @@ def _add_defects(rng: random.Random, sub: Submission, pairings: Sequence[Pairing
     for code, row in bad.items():
         rows.insert(rng.randint(1, len(rows)), row)
         sub.bad[id(row)] = code
-
-
-# --------------------------------------------------------------------------- cell values
-
-
-def _label(f_codes: dict[str, str] | None, value: Any) -> Any:
-    return f_codes.get(value, value) if f_codes else value
-
-
-def _csv_cell(ftype: FieldType, codes: dict[str, str] | None, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if ftype == FieldType.ENUM:
-        return str(_label(codes, value))
-    return str(value)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-def _csv_bytes(kind: RecordKind, rows: Sequence[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([f.header_with_unit for f in kind.fields])
-    for row in rows:
-        writer.writerow([_csv_cell(f.type, f.codes, row.get(f.name)) for f in kind.fields])
-    return buf.getvalue().encode("utf-8")
-
-
-def _json_bytes(sub: Submission) -> bytes:
-    doc: dict[str, Any] = {"reporting_unit_code": sub.unit, "period": sub.period}
-    for kind in KIND_ORDER:
-        if kind in sub.rows:
-            names = RECORD_KINDS[kind].field_names
-            doc[kind] = [{n: _json_value(row.get(n)) for n in names} for row in sub.rows[kind]]
-    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-_COLUMN_WIDTH = {FieldType.DATE: 12, FieldType.CODE: 15, FieldType.TEXT: 18, FieldType.ENUM: 10}
-
-
-def _xlsx_bytes(sub: Submission) -> bytes:
-    buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False})
-    wb.set_properties({"created": FIXED_CREATED, "author": "pairstats demo", "title": f"{sub.unit} {sub.period}"})
-    fmt_date = wb.add_format({"num_format": "yyyy-mm-dd"})
-    fmt_decimal = wb.add_format({"num_format": "0.00"})
-    fmt_head = wb.add_format({"bold": True})
-    for kind_name in KIND_ORDER:
-        if kind_name not in sub.rows:
-            continue
-        kind = RECORD_KINDS[kind_name]
-        ws = wb.add_worksheet(kind.label_zh)
-        for c, f in enumerate(kind.fields):
-            ws.write_string(0, c, f.header_with_unit, fmt_head)
-            ws.set_column(c, c, max(_COLUMN_WIDTH.get(f.type, 10), len(f.header_with_unit) * 2))
-            for r, row in enumerate(sub.rows[kind_name], start=1):
-                _xlsx_cell(ws, r, c, f.type, f.codes, row.get(f.name), fmt_date, fmt_decimal)
-        ws.freeze_panes(1, 0)
-    wb.close()
-    return buf.getvalue()
-
-
-def _xlsx_cell(ws: Any, r: int, c: int, ftype: FieldType, codes: Any, value: Any, fmt_date: Any, fmt_dec: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool):
-        ws.write_string(r, c, "是" if value else "否")
-    elif isinstance(value, dt.date):
-        ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), fmt_date)
-    elif isinstance(value, Decimal):
-        ws.write_number(r, c, float(value), fmt_dec)
-    elif isinstance(value, int):
-        ws.write_number(r, c, value)
-    else:  # text, codes (as text: never let Excel turn 652801412005 into a number), labels
-        ws.write_string(r, c, str(_label(codes, value) if ftype == FieldType.ENUM else value))
 
 
 # --------------------------------------------------------------------------- totals
@@ -650,11 +543,11 @@ def _write_submission(landing: Path, sub: Submission) -> list[ExpectedFile]:
         for kind in KIND_ORDER:
             if kind in sub.rows:
                 path = folder / f"{stem}_{kind}.csv"
-                _write(path, _csv_bytes(RECORD_KINDS[kind], sub.rows[kind]))
+                _write(path, csv_bytes(RECORD_KINDS[kind], sub.rows[kind]))
                 out.append(_expected(path, sub, [kind]))
         return out
     path = folder / f"{stem}.{sub.fmt}"
-    _write(path, _json_bytes(sub) if sub.fmt == "json" else _xlsx_bytes(sub))
+    _write(path, json_bytes(sub) if sub.fmt == "json" else xlsx_bytes(sub))
     return [_expected(path, sub, list(sub.rows))]
 
 
@@ -691,7 +584,7 @@ def _refused_file(landing: Path, seed: int, period: str) -> ExpectedFile:
     rng = random.Random(f"{seed}:{REFUSED_UNIT}")
     ghost = _p("XX-TEST-01", ("999999001", "示例街道"), ("999999101", "示例镇"), "one_to_one", "2024-01-01")
     path = landing / REFUSED_UNIT / f"{REFUSED_UNIT}_{period}_activities.csv"
-    _write(path, _csv_bytes(ACTIVITIES, _activities(rng, [ghost], period, (3, 3))))
+    _write(path, csv_bytes(ACTIVITIES, _activities(rng, [ghost], period, (3, 3))))
     return ExpectedFile(path, REFUSED_UNIT, period, "rejected", 0, 0, ["F005_UNKNOWN_UNIT"])
 
 
@@ -731,166 +624,6 @@ def generate_demo(
         files.append(_refused_file(landing, seed, months[0]))
     files.sort(key=lambda f: str(f.path))
     return DemoResult(files=files, totals=totals, totals_by_month=by_month)
-
-
-# --------------------------------------------------------------------------- benchmark file
-
-BENCH_PAIRINGS: tuple[str, ...] = tuple(p.code for p in REGIONS[0].pairings[:4])
-_BENCH_CHUNK = 50_000
-
-
-def write_bench_activities(
-    path: Path,
-    rows: int,
-    *,
-    seed: int = 7,
-    pairing_codes: Sequence[str] = BENCH_PAIRINGS,
-    period: str = "2025-01",
-) -> dict[str, float]:
-    """Stream a canonical activities CSV of ``rows`` valid, distinct rows; return its totals.
-
-    Rows are drawn in blocks of 50,000 with numpy and written as blocks of lines, so memory
-    stays flat whatever ``rows`` is. Every title carries its row number (no two rows are
-    duplicates, which the ingester would quarantine); dates lie inside ``period``.
-    """
-    rng = np.random.default_rng(seed)
-    first, last = _month_bounds(period)
-    dates = np.array([(first + dt.timedelta(days=d)).isoformat() for d in range((last - first).days + 1)], dtype=object)
-    codes = np.array(list(pairing_codes), dtype=object)
-    types = list(ACTIVITY_TYPES)
-    labels = np.array([ACTIVITY_TYPES[t] for t in types], dtype=object)
-    prefixes = np.array([f"{first.year}年{first.month}月{ACTIVITY_TYPES[t]}活动第" for t in types], dtype=object)
-    totals = {k: 0 for k in ("participants", "party_member_participants", "problems_resolved", "suggestions_collected")}
-    header = ",".join(f.header_with_unit for f in ACTIVITIES.fields) + "\n"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(header)
-        for start in range(0, rows, _BENCH_CHUNK):
-            block = _bench_block(rng, start, min(_BENCH_CHUNK, rows - start), len(dates), len(codes), len(types))
-            for k in totals:
-                totals[k] += int(block[k].sum())
-            lines = zip(
-                dates[block["day"]].tolist(),
-                codes[block["pairing"]].tolist(),
-                labels[block["type"]].tolist(),
-                prefixes[block["type"]].tolist(),
-                block["n"].tolist(),
-                block["participants"].tolist(),
-                block["party_member_participants"].tolist(),
-                block["problems_resolved"].tolist(),
-                block["suggestions_collected"].tolist(),
-                strict=True,
-            )
-            fh.write("".join([f"{a},{b},{c},{d}{e}场,{f},{g},{h},{i}\n" for a, b, c, d, e, f, g, h, i in lines]))
-    return {"rows": float(rows), "activities": float(rows)} | {k: float(v) for k, v in totals.items()}
-
-
-_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-
-
-def write_messy_bench_activities(
-    path: Path,
-    rows: int,
-    *,
-    seed: int = 11,
-    pairing_codes: Sequence[str] = BENCH_PAIRINGS,
-    period: str = "2025-01",
-    unit_line: str = "填报单位：库尔勒市委组织部（652801）",
-) -> dict[str, float]:
-    """The same kind of activities, written the way a district office exports them: GB18030, a
-    title row and the 填报单位 block above the header, synonym headers (``参与人次``, a line
-    break inside ``"其中\n党员人数"``), dates in four forms, counts with full-width digits,
-    ``约``/``余`` approximations, a ``人`` unit, ``1,0xx`` thousands separators and ``—`` for empty,
-    a 合计 row that adds up and notes under it, every line padded to the table's width as
-    Excel writes it. Returns the totals that must land (approximate participants included)."""
-    rng = np.random.default_rng(seed)
-    first, last = _month_bounds(period)
-    days = [first + dt.timedelta(days=d) for d in range((last - first).days + 1)]
-    forms = (
-        lambda d: d.isoformat(),
-        lambda d: f"{d.year}/{d.month}/{d.day}",
-        lambda d: f"{d.year}.{d.month}.{d.day}",
-        lambda d: f"{d.year}年{d.month}月{d.day}日",
-    )
-    dates = np.array([form(d) for form in forms for d in days], dtype=object)  # index: form * ndays + day
-    codes = np.array(list(pairing_codes), dtype=object)
-    types = list(ACTIVITY_TYPES)
-    labels = np.array([ACTIVITY_TYPES[t] for t in types], dtype=object)
-    prefixes = np.array([f"{first.year}年{first.month}月{ACTIVITY_TYPES[t]}活动第" for t in types], dtype=object)
-    totals = {k: 0 for k in ("participants", "party_member_participants", "problems_resolved", "suggestions_collected")}
-    totals["approximate_participants"] = 0
-    width = len(ACTIVITIES.fields)
-    pad = "," * (width - 1)
-    head = (
-        f"库尔勒市{first.year}年{first.month}月城乡结对共建活动统计表（䶮）{pad}\r\n"
-        f"{unit_line}    填报人：张某    联系电话：0996-1234 5678{pad}\r\n"
-        '活动日期,结对编号,活动类型,活动名称,参与人次,"其中\n党员人数",解决急难愁盼问题数,收集意见建议数\r\n'
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="gb18030", newline="") as fh:
-        fh.write(head)
-        for start in range(0, rows, _BENCH_CHUNK):
-            n = min(_BENCH_CHUNK, rows - start)
-            block = _bench_block(rng, start, n, len(days), len(codes), len(types))
-            big = rng.random(n) < 0.02
-            block["participants"] = block["participants"] + np.where(big, 1000, 0)
-            for k in ("participants", "party_member_participants"):
-                totals[k] += int(block[k].sum())
-            style = rng.integers(0, 100, n)  # how the participants cell is typed
-            totals["approximate_participants"] += int(block["participants"][(style >= 70) & (style < 83)].sum())
-            empty_problems = rng.random(n) < 0.1
-            empty_suggestions = rng.random(n) < 0.05
-            totals["problems_resolved"] += int(block["problems_resolved"][~empty_problems].sum())
-            totals["suggestions_collected"] += int(block["suggestions_collected"][~empty_suggestions].sum())
-            day_text = dates[rng.integers(0, len(forms), n) * len(days) + block["day"]]
-            party_unit = rng.random(n) < 0.2
-            lines = []
-            for i in range(n):
-                p = int(block["participants"][i])
-                s = int(style[i])
-                if p >= 1000:
-                    cell = f'"{p // 1000},{p % 1000:03d}"'
-                elif s < 60:
-                    cell = str(p)
-                elif s < 70:
-                    cell = str(p).translate(_FULL_WIDTH)
-                elif s < 78:
-                    cell = f"约{p}"
-                elif s < 83:
-                    cell = f"{p}余"
-                else:
-                    cell = f"{p}人"
-                party = int(block["party_member_participants"][i])
-                lines.append(
-                    f"{day_text[i]},{codes[block['pairing'][i]]},{labels[block['type'][i]]},"
-                    f"{prefixes[block['type'][i]]}{block['n'][i]}场,{cell},{party}{'人' if party_unit[i] else ''},"
-                    f"{'—' if empty_problems[i] else block['problems_resolved'][i]},"
-                    f"{'-' if empty_suggestions[i] else block['suggestions_collected'][i]}\r\n"
-                )
-            fh.write("".join(lines))
-        fh.write(
-            f"合计,,,,{totals['participants']},{totals['party_member_participants']},"
-            f"{totals['problems_resolved']},{totals['suggestions_collected']}\r\n"
-        )
-        fh.write(f"注：参与人次含群众；约数按估计填报。{pad}\r\n")
-        fh.write(f"审核人：李某    填报日期：{last.year}年{last.month}月{last.day}日{pad}\r\n")
-    return {"rows": float(rows), "activities": float(rows)} | {k: float(v) for k, v in totals.items()}
-
-
-def _bench_block(rng: np.random.Generator, start: int, n: int, days: int, codes: int, types: int) -> dict[str, Any]:
-    participants = rng.integers(10, 121, n)
-    return {
-        "n": np.arange(start + 1, start + n + 1),
-        "day": rng.integers(0, days, n),
-        "pairing": rng.integers(0, codes, n),
-        "type": rng.integers(0, types, n),
-        "participants": participants,
-        "party_member_participants": (participants * rng.random(n)).astype(np.int64),
-        "problems_resolved": rng.integers(0, 6, n),
-        "suggestions_collected": rng.integers(0, 11, n),
-    }
 
 
 # --------------------------------------------------------------------------- command line

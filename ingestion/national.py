@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ingestion.contract import ACTIVITY_TYPES, PROJECT_CATEGORIES, RECORD_KINDS
-from ingestion.demo import Submission, _csv_bytes, _json_bytes, _xlsx_bytes
+from ingestion.writers import Submission, csv_bytes, json_bytes, xlsx_bytes
 
 ACTIVITIES_PER_MONTH = 280
 PAIRINGS = 5
@@ -148,12 +148,12 @@ def _files(sub: Submission, folder: Path) -> Iterator[tuple[Path, bytes, dict[st
     base = f"{sub.unit}_{sub.period}"
     counts = {k: len(v) for k, v in sub.rows.items()}
     if sub.fmt == "json":
-        yield folder / f"{base}.json", _json_bytes(sub), counts
+        yield folder / f"{base}.json", json_bytes(sub), counts
     elif sub.fmt == "xlsx":
-        yield folder / f"{base}.xlsx", _xlsx_bytes(sub), counts
+        yield folder / f"{base}.xlsx", xlsx_bytes(sub), counts
     else:
         for kind, rows in sub.rows.items():
-            yield folder / f"{base}_{kind}.csv", _csv_bytes(RECORD_KINDS[kind], rows), {kind: len(rows)}
+            yield folder / f"{base}_{kind}.csv", csv_bytes(RECORD_KINDS[kind], rows), {kind: len(rows)}
 
 
 def generate_national(

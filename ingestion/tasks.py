@@ -57,9 +57,8 @@ def plan_ingest(
 ) -> dict[str, Any]:
     """The new files of a landing folder, in batches: ``{"batches": [{"label", "files"}], "files",
     "received", "settling", "skipped"}``. Creates the warehouse's schema and register when missing."""
-    from ingestion.cli import init_warehouse
     from ingestion.files import batch_label, new_files, plan_batches
-    from ingestion.warehouse import connect, warehouse_url
+    from ingestion.warehouse import connect, init_warehouse, warehouse_url
 
     settings = settings or Settings.from_env()
     with connect(warehouse_url(settings)) as conn:

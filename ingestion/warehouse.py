@@ -9,6 +9,7 @@ and for tests, not for a shared server.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import subprocess
 from pathlib import Path
@@ -115,3 +116,47 @@ def stop(settings: Settings | None = None) -> bool:
     except subprocess.CalledProcessError:
         return False
     return True
+
+
+def init_warehouse(conn, *, full_register: bool = False, force: bool = False) -> int:
+    """Schema + region register (the committed slice, unless already loaded)."""
+    from ingestion import register
+
+    apply_schema(conn)
+    count = conn.execute("select count(*) from ref.regions").fetchone()[0]
+    if count and not force and not full_register:
+        return count
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('pairstats.register'))")
+        count = conn.execute("select count(*) from ref.regions").fetchone()[0]
+        if count and not force and not full_register:
+            return count
+        if full_register:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                dist = register.fetch_package(Path(tmp))
+                regions = itertools.chain(register.iter_package_regions(dist), register.corps_regions())
+                return register.load_regions(conn, regions)  # streamed: 665k rows never in memory
+        return register.load_regions(conn, [*register.iter_slice(), *register.corps_regions()])
+
+
+# --------------------------------------------------------------------------- Airflow's database
+
+AIRFLOW_DB = "airflow"
+
+
+def metadata_url(settings: Settings, database: str = AIRFLOW_DB) -> str:
+    """SQLAlchemy URL (psycopg2 driver) of Airflow's metadata database on the warehouse's server.
+
+    Embedded warehouse: ``postgresql+psycopg2://postgres@/airflow?host=<socket dir>`` (starts
+    the server if needed). Configured ``PAIRSTATS_WAREHOUSE_URL``: the same server and
+    credentials, database ``airflow``.
+    """
+    parts = urlsplit(server_url(settings, database))
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """``postgresql+psycopg2://...`` -> ``postgresql://...`` (for psycopg)."""
+    return urlunsplit(urlsplit(sqlalchemy_url)._replace(scheme="postgresql"))

@@ -63,7 +63,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def template_db(pg_admin_url: str) -> Iterator[str]:
     """A database with the schema and the committed region register, used as a template."""
-    from ingestion.cli import init_warehouse
+    from ingestion.warehouse import init_warehouse
 
     name = f"pairstats_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:

@@ -14,8 +14,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from ingestion.bench_files import write_bench_activities
 from ingestion.contract import RECORD_KINDS, FieldType
-from ingestion.demo import MEASURES, DemoResult, generate_demo, write_bench_activities
+from ingestion.demo import MEASURES, DemoResult, generate_demo
 
 DATA = Path(__file__).resolve().parents[1] / "ingestion" / "data"
 MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
