@@ -21,7 +21,8 @@ from ingestion.normalise import is_empty
 from ingestion.problems import Problem
 from ingestion.tables import Table
 
-LINEAGE = ("submission_id", "file_hash", "source_sheet", "source_row", "reporting_unit_code", "period")
+# a raw row's lineage; its file's hash is one join away (audit.submission_files), not on every row
+LINEAGE = ("submission_id", "source_sheet", "source_row", "reporting_unit_code", "period")
 
 
 def _constant(value: str | None, n: int) -> Any:
@@ -61,7 +62,10 @@ class RawWriter:
         stmt = sql.SQL("copy {}.{} ({}) from stdin (format csv)").format(
             sql.Identifier("raw"), sql.Identifier(self.kind.name), sql.SQL(", ").join(map(sql.Identifier, self.columns))
         )
-        self._copy = self._stack.enter_context(cur.copy(stmt))
+        # a writer thread sends each chunk while the next one is read and validated
+        from psycopg.copy import QueuedLibpqWriter
+
+        self._copy = self._stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
 
     def write(self, good: pd.DataFrame, approx: pd.DataFrame) -> None:
         if good.empty:
@@ -72,7 +76,6 @@ class RawWriter:
         n = len(good)
         arrays: dict[str, Any] = {
             "submission_id": pa.array(np.full(n, self.submission_id, dtype=np.int64)),
-            "file_hash": _constant(self.file_hash, n),
             "source_sheet": _constant(self.sheet, n),
             "source_row": pa.array(good["_row"].to_numpy(dtype=np.int64)),
             "reporting_unit_code": _constant(self.unit, n),

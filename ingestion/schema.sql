@@ -121,7 +121,7 @@ window versions as (
 
 create table if not exists raw.pairings (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top
-    file_hash text not null,
+    file_hash text,                 -- not written since v1.1 (audit.submission_files has it): narrower rows
     source_sheet text,
     source_row integer not null,
     reporting_unit_code text not null,
@@ -148,7 +148,7 @@ create index if not exists pairings_unit_code_idx on raw.pairings (reporting_uni
 
 create table if not exists raw.activities (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top
-    file_hash text not null,
+    file_hash text,                 -- not written since v1.1 (audit.submission_files has it): narrower rows
     source_sheet text,
     source_row integer not null,
     reporting_unit_code text not null,
@@ -171,7 +171,7 @@ alter index raw.activities_submission_brin set (autosummarize = on);
 
 create table if not exists raw.projects (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top
-    file_hash text not null,
+    file_hash text,                 -- not written since v1.1 (audit.submission_files has it): narrower rows
     source_sheet text,
     source_row integer not null,
     reporting_unit_code text not null,
@@ -195,7 +195,7 @@ alter index raw.projects_submission_brin set (autosummarize = on);
 
 create table if not exists raw.income_effects (
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top
-    file_hash text not null,
+    file_hash text,                 -- not written since v1.1 (audit.submission_files has it): narrower rows
     source_sheet text,
     source_row integer not null,
     reporting_unit_code text not null,
@@ -240,6 +240,12 @@ create table if not exists quarantine.rejected_rows (
     quarantined_at timestamptz not null default now()
 );
 create index if not exists rejected_rows_submission_idx on quarantine.rejected_rows (submission_id);
+
+-- raw rows no longer carry the file's hash (one join away, in audit.submission_files)
+alter table raw.pairings alter column file_hash drop not null;
+alter table raw.activities alter column file_hash drop not null;
+alter table raw.projects alter column file_hash drop not null;
+alter table raw.income_effects alter column file_hash drop not null;
 
 -- warehouses created before the foreign keys were dropped converge to the same shape
 alter table raw.pairings drop constraint if exists pairings_submission_id_fkey;

@@ -320,12 +320,28 @@ def with_row_parameters(
     n = len(df)
     out = df.copy(deep=False)
     if "pairing_code" in df.columns:
-        keys = pd.Series(np.broadcast_to(np.asarray(file_key), n), index=df.index).astype(str)
-        out[PAIRING_REF] = keys.str.cat(df["pairing_code"].astype("str"), sep="\x1f")
+        out[PAIRING_REF] = _pairing_refs(df["pairing_code"], file_key, n)
     out[PERIOD_START] = _dates(period_start, n)
     out[PERIOD_END] = _dates(period_end, n)
     out["_period"] = np.broadcast_to(np.asarray(period, dtype=object), n)
     return out
+
+
+def _pairing_refs(codes: pd.Series, file_key: int | np.ndarray, n: int) -> pd.Categorical:
+    """'<file>\\x1f<code>' per row, as a categorical built from the distinct pairs only (a million
+    rows of a few pairings cost a factorize, not a million string concatenations)."""
+    code_ids, code_values = pd.factorize(codes.to_numpy(dtype=object), use_na_sentinel=True)
+    keys = np.asarray(file_key)
+    if keys.ndim == 0:
+        names = [pairing_ref(int(keys), str(c)) for c in code_values]
+        return pd.Categorical.from_codes(code_ids, categories=names, validate=False)
+    key_ids, key_values = pd.factorize(keys)
+    width = max(1, len(code_values))
+    pair = np.where(code_ids < 0, -1, key_ids.astype(np.int64) * width + code_ids)
+    pair_ids, pairs = pd.factorize(pair, use_na_sentinel=True)
+    pair_ids = np.where(pair < 0, -1, pair_ids)
+    names = [pairing_ref(int(key_values[p // width]), str(code_values[p % width])) if p >= 0 else "" for p in pairs]
+    return pd.Categorical.from_codes(pair_ids, categories=names, validate=False)
 
 
 def _dates(value: dt.date | np.ndarray | None, n: int) -> np.ndarray:

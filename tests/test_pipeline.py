@@ -61,9 +61,10 @@ def test_clean_file_lands_with_lineage(ingester, registered, landing):
     assert (o.reporting_unit_code, o.period) == ("652801", "2025-01")
     conn = ingester.conn
     rows = conn.execute(
-        """select source_row, activity_type, participants, party_member_participants, problems_resolved,
-                  file_hash, reporting_unit_code, period, is_approximate
-           from raw.activities where submission_id = %s order by source_row""",
+        """select a.source_row, a.activity_type, a.participants, a.party_member_participants, a.problems_resolved,
+                  s.file_hash, a.reporting_unit_code, a.period, a.is_approximate
+           from raw.activities a join audit.submission_files s using (submission_id)  -- the hash, one join away
+           where a.submission_id = %s order by a.source_row""",
         (o.submission_id,),
     ).fetchall()
     assert rows == [

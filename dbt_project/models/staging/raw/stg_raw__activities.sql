@@ -19,7 +19,6 @@ renamed as (
         activity_type,
 
         ---------- strings
-        file_hash,
         source_sheet,
         period as period_code,
         title as activity_title,

@@ -18,7 +18,6 @@ renamed as (
         {{ unit_scoped_id('reporting_unit_code', 'pairing_code') }} as pairing_id,
 
         ---------- strings
-        file_hash,
         source_sheet,
         period as period_code,
         array_to_string(approximate_fields, ',') as approximate_fields,

@@ -21,7 +21,6 @@ renamed as (
         pairing_form,
 
         ---------- strings
-        file_hash,
         source_sheet,
         period as period_code,
         nullif(trim(urban_unit_name), '') as urban_unit_name,

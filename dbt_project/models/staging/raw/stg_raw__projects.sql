@@ -22,7 +22,6 @@ renamed as (
         status as project_status,
 
         ---------- strings
-        file_hash,
         source_sheet,
         period as period_code,
         project_name,
