@@ -29,19 +29,37 @@ _DIMENSION = {"元": "money", "吨": "weight", "亩": "land"}
 
 
 class SeenKeys:
-    """Row-key hashes seen so far in one table, across chunks, with their first source row."""
+    """Row-key hashes seen so far in one table, across chunks, with their first source row
+    (kept sorted by hash: a chunk is checked with a sort and a binary search, no Python loop)."""
 
     def __init__(self) -> None:
-        self.first_row: dict[int, int] = {}
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.rows = np.empty(0, dtype=np.int64)
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> list[tuple[int, int]]:
         """Register a chunk's hashes; return (position, first source row) of each repeat."""
-        first_row = self.first_row
-        repeats: list[tuple[int, int]] = []
-        for pos, (h, r) in enumerate(zip(hashes.tolist(), rows.tolist(), strict=True)):
-            first = first_row.setdefault(h, r)
-            if first != r:
-                repeats.append((pos, first))
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(hashes):
+            return []
+        order = np.argsort(hashes, kind="stable")  # equal hashes keep their order: the first is first
+        sorted_hashes = hashes[order]
+        starts = np.ones(len(order), dtype=bool)
+        starts[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
+        group_first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+        first_row = rows[group_first]
+        seen_at = np.searchsorted(self.hashes, sorted_hashes)
+        known = seen_at < len(self.hashes)
+        known[known] = self.hashes[seen_at[known]] == sorted_hashes[known]
+        first_row[known] = self.rows[seen_at[known]]
+        repeat = known | ~starts
+        repeats = sorted(zip(order[repeat].tolist(), first_row[repeat].tolist(), strict=True))
+        new = starts & ~known
+        if new.any():
+            merged = np.concatenate([self.hashes, sorted_hashes[new]])
+            keep = np.argsort(merged, kind="stable")
+            self.hashes = merged[keep]
+            self.rows = np.concatenate([self.rows, first_row[new]])[keep]
         return repeats
 
 
