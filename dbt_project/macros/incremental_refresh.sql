@@ -11,24 +11,135 @@
     temporary table when `is_incremental()`), and dbt appends them. Hook, select and insert
     run in one transaction: readers see the old rows or the new ones, never neither.
     A key whose new version holds no rows (a correction that empties a month) is deleted and
-    stays empty, which dbt's own delete+insert (keyed on the new rows) would not do. -#}
+    stays empty, which dbt's own delete+insert (keyed on the new rows) would not do.
+
+    What the table holds is read from its **lineage** (`lineage_relation()`,
+    `intermediate.<fact>__lineage`), not from the table itself: one row per partition ×
+    pairing × month the rows fall in, with the submission and pairing version they came
+    from and how many fact rows that is (`fact_lineage_sql`). The model's post-hook
+    (`record_fact_lineage`) rewrites the lineage of the partitions it just refreshed (all of
+    it on a first build or a full refresh), in the same transaction as the rows — so the
+    lineage is always exactly what the table holds. It is ~12 times smaller than
+    fct_activity_counts (one row per pairing × month instead of per pairing × month × type),
+    so comparing it with the current submissions costs little as history grows, and
+    rpt_region_rollup, rpt_outliers and the fact_integrity check read it to see what changed.
+    A lineage table that is missing or empty (a warehouse built before it existed) makes the
+    next build rebuild the fact in place. -#}
 
 {% macro refresh_keys_relation() -%}
     pg_temp.{{ this.identifier }}__refresh_keys
 {%- endmacro %}
 
+{#- true on an incremental run, false on a first build or a full refresh (read by post-hooks,
+    whose is_incremental() may already see the table the first build created). -#}
+{% macro refresh_mode_relation() -%}
+    pg_temp.{{ this.identifier }}__refresh_mode
+{%- endmacro %}
+
+{#- Where dbt's incremental models keep what they were built from (schema intermediate:
+    bi_reader never reads it). -#}
+{% macro lineage_relation(model_name=none) -%}
+    intermediate.{{ model_name or this.identifier }}__lineage
+{%- endmacro %}
+
+{% macro ensure_fact_lineage(model_name=none) %}
+    create schema if not exists intermediate;
+    create table if not exists {{ lineage_relation(model_name) }} (
+        reporting_unit_code text not null,
+        period_code text,
+        period_start date,
+        pairing_code text,
+        source_submission_id bigint,
+        pairing_submission_id bigint,
+        month_start date,
+        quarter_start date,
+        fact_rows bigint not null
+    );
+    create index if not exists {{ model_name or this.identifier }}__lineage_key_idx
+        on {{ lineage_relation(model_name) }} (reporting_unit_code, period_code);
+{% endmacro %}
+
+{#- The lineage rows of a fact table, from the table itself, for the rows matching `where`.
+    Grain: partition × pairing × month (the month the rows count in, rpt_region_rollup's
+    slot: the activity month; an income report's month, or none for a quarterly report; the
+    month a project started). -#}
+{% macro fact_lineage_sql(where='true') %}
+    {%- if this.identifier == 'fct_activity_counts' %}
+    select
+        reporting_unit_code, period_code, period_start, pairing_code, source_submission_id,
+        pairing_submission_id, activity_month as month_start,
+        date_trunc('quarter', activity_month)::date as quarter_start, count(*) as fact_rows
+    from {{ this }}
+    where {{ where }}
+    group by 1, 2, 3, 4, 5, 6, 7
+    {%- elif this.identifier == 'fct_income_effects' %}
+    select
+        reporting_unit_code, period_code, period_start, pairing_code, source_submission_id,
+        pairing_submission_id, case when period_grain = 'month' then period_start end as month_start,
+        date_trunc('quarter', period_start)::date as quarter_start, count(*) as fact_rows
+    from {{ this }}
+    where {{ where }}
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+    {%- elif this.identifier == 'fct_projects' %}
+    select
+        reporting_unit_code, latest_period_code as period_code, latest_period_start as period_start,
+        pairing_code, source_submission_id, pairing_submission_id,
+        date_trunc('month', project_start_date)::date as month_start,
+        date_trunc('quarter', project_start_date)::date as quarter_start, count(*) as fact_rows
+    from {{ this }}
+    where {{ where }}
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+    {%- else %}
+    {{ exceptions.raise_compiler_error('fact_lineage_sql: no lineage defined for ' ~ this.identifier) }}
+    {%- endif %}
+{% endmacro %}
+
 {% macro refresh_partitions(key_columns, stale_keys_sql) %}
-    {%- if is_incremental() -%}
+    {{ ensure_fact_lineage() }}
     drop table if exists {{ refresh_keys_relation() }};
+    drop table if exists {{ refresh_mode_relation() }};
+    {%- if is_incremental() %}
+    -- a lineage that is empty while the table is not (built before lineages existed): rebuild
+    -- in place (every current submission is then "not held", so every key is refreshed)
+    delete from {{ this }} where not exists (select from {{ lineage_relation() }});
     create temporary table {{ refresh_keys_relation() }} on commit drop as
     {{ stale_keys_sql }};
+    analyze {{ refresh_keys_relation() }};
     delete from {{ this }} as target
     using {{ refresh_keys_relation() }} as stale
     where
         {%- for column in key_columns %}
         target.{{ column }} = stale.{{ column }}{% if not loop.last %} and{% endif %}
         {%- endfor %};
-    {%- endif -%}
+    create temporary table {{ refresh_mode_relation() }} on commit drop as select false as full_refresh;
+    {%- else %}
+    create temporary table {{ refresh_keys_relation() }} on commit drop as
+    select {{ key_columns | join(', ') }} from {{ lineage_relation() }} where false;
+    create temporary table {{ refresh_mode_relation() }} on commit drop as select true as full_refresh;
+    {%- endif %}
+{% endmacro %}
+
+{#- Post-hook of an incremental fact: the lineage of the partitions just refreshed (or all of
+    it after a first build / full refresh), in the transaction that wrote the rows. -#}
+{% macro record_fact_lineage(key_columns) %}
+    do $record_lineage$
+    begin
+        if (select full_refresh from {{ refresh_mode_relation() }}) then
+            delete from {{ lineage_relation() }};
+            insert into {{ lineage_relation() }} {{ fact_lineage_sql() }};
+        else
+            delete from {{ lineage_relation() }} as lineage
+            using {{ refresh_keys_relation() }} as stale
+            where
+                {%- for column in key_columns %}
+                lineage.{{ column }} = stale.{{ column }}{% if not loop.last %} and{% endif %}
+                {%- endfor %};
+            insert into {{ lineage_relation() }}
+            {{ fact_lineage_sql(in_refresh_keys(key_columns)) }};
+        end if;
+    end
+    $record_lineage$;
+    analyze {{ lineage_relation() }};
 {% endmacro %}
 
 {#- SQL condition for the model's incremental select: the row belongs to a stale key. -#}
@@ -41,7 +152,8 @@
     - a current submission of that kind whose rows the table does not hold (new or correction;
       also one that holds no rows at all — re-deleting an empty key is cheap);
     - rows the table holds from a submission that is no longer current;
-    - rows attributed to a pairing version other than the one now in effect. -#}
+    - rows attributed to a pairing version other than the one now in effect.
+    "Held" is the table's lineage (one row per partition × pairing × month). -#}
 {% macro stale_period_keys(record_kind) %}
     with
 
@@ -54,7 +166,7 @@
     held as (
         select distinct reporting_unit_code, period_code, period_start, pairing_code,
             source_submission_id, pairing_submission_id
-        from {{ this }}
+        from {{ lineage_relation() }}
     ),
 
     held_sources as (
@@ -103,9 +215,9 @@
     ),
 
     held as (
-        select distinct reporting_unit_code, latest_period_start as period_start, pairing_code,
+        select distinct reporting_unit_code, period_start, pairing_code,
             source_submission_id, pairing_submission_id
-        from {{ this }}
+        from {{ lineage_relation() }}
     ),
 
     held_max as (

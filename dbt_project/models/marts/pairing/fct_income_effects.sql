@@ -4,8 +4,10 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ refresh_partitions(['reporting_unit_code', 'period_code'], stale_period_keys('income_effects')) }}",
+        post_hook="{{ record_fact_lineage(['reporting_unit_code', 'period_code']) }}",
         indexes=[
             {'columns': ['reporting_unit_code', 'period_code']},
+            {'columns': ['period_start']},
         ],
     )
 }}

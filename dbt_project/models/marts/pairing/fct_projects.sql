@@ -4,6 +4,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ refresh_partitions(['reporting_unit_code'], stale_unit_keys('projects')) }}",
+        post_hook="{{ record_fact_lineage(['reporting_unit_code']) }}",
         indexes=[
             {'columns': ['reporting_unit_code']},
         ],
