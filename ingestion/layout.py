@@ -21,14 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingestion.contract import RecordKind
-from ingestion.normalise import (
-    ColumnMap,
-    clean_text,
-    detect_kind,
-    is_empty,
-    known_header,
-    split_header,
-)
+from ingestion.headers import ColumnMap, detect_kind, known_header, split_header
+from ingestion.normalise import clean_text, is_empty
 from ingestion.problems import Problem
 
 HEADER_SCAN_ROWS = 30

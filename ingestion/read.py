@@ -19,7 +19,7 @@ import pandas as pd
 
 from ingestion import tables
 from ingestion.contract import RECORD_KINDS, RecordKind
-from ingestion.normalise import match_header
+from ingestion.headers import match_header
 from ingestion.problems import FileRejected, Problem
 from ingestion.read_text import peek_text_kind, read_text
 from ingestion.read_workbook import read_workbook

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ingestion.contract import FieldType, RecordKind
-from ingestion.normalise import SPECIAL_NOTES, ColumnMap, clean_text, is_empty, parse_column, parse_number
+from ingestion.headers import ColumnMap
+from ingestion.normalise import SPECIAL_NOTES, clean_text, is_empty, parse_column, parse_number
 from ingestion.outcome import FileOutcome
 from ingestion.problems import Problem
 from ingestion.tables import Table, note

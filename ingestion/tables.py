@@ -17,18 +17,9 @@ from typing import Any
 import pandas as pd
 
 from ingestion.contract import RecordKind
+from ingestion.headers import ColumnMap, closest_header, has_column, match_header
 from ingestion.layout import Header, header_notes, locate_header
-from ingestion.normalise import (
-    ColumnMap,
-    clean_text,
-    closest_header,
-    has_column,
-    is_empty,
-    is_note_row,
-    is_subtotal_row,
-    is_total_row,
-    match_header,
-)
+from ingestion.normalise import clean_text, is_empty, is_note_row, is_subtotal_row, is_total_row
 from ingestion.problems import FileRejected, Problem
 
 CHUNK_ROWS = 250_000

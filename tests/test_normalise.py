@@ -8,16 +8,8 @@ import pandas as pd
 import pytest
 
 from ingestion.contract import ACTIVITIES, INCOME_EFFECTS, PROJECTS
-from ingestion.normalise import (
-    detect_kind,
-    is_note_row,
-    is_total_row,
-    match_header,
-    parse_cell,
-    parse_column,
-    parse_date,
-    parse_number,
-)
+from ingestion.headers import detect_kind, match_header
+from ingestion.normalise import is_note_row, is_total_row, parse_cell, parse_column, parse_date, parse_number
 
 
 @pytest.mark.parametrize(
