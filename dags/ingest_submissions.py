@@ -128,11 +128,12 @@ def ingest_submissions() -> None:
     @task(outlets=[RAW_SUBMISSIONS])
     def publish_raw_submissions(summary: dict[str, Any]) -> None:
         """Emit the raw-submissions Asset when anything loaded (schedules build_warehouse); else skip."""
-        if not summary["loaded_files"]:
+        if not summary["loaded_files"] and not summary["reruns"]:
             raise AirflowSkipException("nothing loaded: no Asset event, no warehouse build")
         context = get_current_context()
         context["outlet_events"][RAW_SUBMISSIONS].extra = {
             "loaded_files": summary["loaded_files"],
+            "reruns": summary["reruns"],
             "rows_loaded": summary["rows_loaded"],
             "units_periods": summary["units_periods"][:200],
         }

@@ -58,8 +58,8 @@ def print_outcome(o: FileOutcome, *, verbose: bool = True, stream=None) -> None:
 def summary(s: dict) -> None:
     reruns = f"; {s['reruns']} re-run automatically" if s["reruns"] else ""
     print(
-        f"{s['files']} files: {s['loaded']} loaded, {s['rejected']} rejected, {s['duplicate']} duplicate{reruns}; "
-        f"{s['rows_loaded']} rows loaded, {s['rows_quarantined']} quarantined"
+        f"{s['files']} files: {s['loaded_files']} loaded, {s['rejected_files']} rejected, "
+        f"{s['duplicate_files']} duplicate{reruns}; {s['rows_loaded']} rows loaded, {s['rows_quarantined']} quarantined"
     )
 
 

@@ -224,6 +224,17 @@ alter table raw.income_effects
     alter column jobs_created drop not null,
     alter column households_benefited drop not null;
 
+-- loaded_at grows with loading order like submission_id: BRIN too. dbt's freshness check
+-- (int_quality_freshness) finds the newest rows through it instead of reading every row.
+create index if not exists pairings_loaded_at_brin on raw.pairings using brin (loaded_at)
+    with (autosummarize = on);
+create index if not exists activities_loaded_at_brin on raw.activities using brin (loaded_at)
+    with (autosummarize = on);
+create index if not exists projects_loaded_at_brin on raw.projects using brin (loaded_at)
+    with (autosummarize = on);
+create index if not exists income_effects_loaded_at_brin on raw.income_effects using brin (loaded_at)
+    with (autosummarize = on);
+
 create table if not exists quarantine.rejected_rows (
     id bigint generated always as identity primary key,
     submission_id bigint not null,  -- audit.submission_files; no FK: see the note at the top

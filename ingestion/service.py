@@ -37,20 +37,35 @@ class RunResult:
     failures: list[str] = field(default_factory=list)  # re-runs that could not run (archived copy missing)
 
     def summary(self) -> dict[str, Any]:
-        by = {s: sum(1 for o in self.outcomes if o.status == s) for s in ("loaded", "rejected", "duplicate")}
-        replaced = {r.reprocess_of for r in self.reruns}  # a re-run's rows stand for its first attempt's
-        latest = {r.reprocess_of: r for r in self.reruns}
-        current = [o for o in self.outcomes if o.submission_id not in replaced] + list(latest.values())
-        return {
-            "files": len(self.outcomes),
-            "loaded": by["loaded"],
-            "rejected": by["rejected"],
-            "duplicate": by["duplicate"],
-            "reruns": len(self.reruns),
-            "rows_loaded": sum(o.rows_loaded for o in current if o.status == "loaded"),
-            "rows_quarantined": sum(o.rows_quarantined for o in current if o.status == "loaded"),
-            "failures": list(self.failures),
-        }
+        return summarise_outcomes([o.brief() for o in self.outcomes], [o.brief() for o in self.reruns], self.failures)
+
+
+def summarise_outcomes(
+    outcomes: list[dict[str, Any]], reruns: list[dict[str, Any]], failures: list[str] | None = None
+) -> dict[str, Any]:
+    """The one summary of a run (CLI, demo, a DAG run's batches), from the files' briefs
+    (``FileOutcome.brief``): files per status, rows of the current attempts (a re-run's rows
+    stand for its first attempt's: counted once), the units and periods that changed, the
+    refused files with their codes."""
+    loaded_reruns = [o for o in reruns if o["status"] == "loaded"]
+    by_status = {s: [o for o in outcomes if o["status"] == s] for s in ("loaded", "rejected", "duplicate")}
+    replaced = {o["reprocess_of"] for o in reruns}
+    latest = {o["reprocess_of"]: o for o in loaded_reruns}
+    current = [o for o in by_status["loaded"] if o["submission_id"] not in replaced] + list(latest.values())
+    return {
+        "files": len(outcomes),
+        "loaded_files": len(by_status["loaded"]),
+        "rejected_files": len(by_status["rejected"]),
+        "duplicate_files": len(by_status["duplicate"]),
+        "reruns": len(reruns),
+        "rows_loaded": sum(int(o["rows_loaded"] or 0) for o in current),
+        "rows_quarantined": sum(int(o["rows_quarantined"] or 0) for o in current),
+        "units_periods": sorted({f"{o['reporting_unit_code']}/{o['period']}" for o in current}),
+        "rejected": [
+            {"file": "/".join(Path(o["file"]).parts[-2:]), "codes": sorted(o["codes"])} for o in by_status["rejected"]
+        ],
+        "failures": list(failures or ()),
+    }
 
 
 def ingest_files(

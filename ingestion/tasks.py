@@ -99,7 +99,13 @@ def batch_report(batch: Mapping[str, Any], result: Any) -> dict[str, Any]:
         "outcomes": [o.brief() for o in result.outcomes],
         "reruns": [o.brief() for o in result.reruns],
         "failures": summary["failures"],
-        "counts": {k: summary[k] for k in ("files", "loaded", "rejected", "duplicate", "reruns")},
+        "counts": {
+            "files": summary["files"],
+            "loaded": summary["loaded_files"],
+            "rejected": summary["rejected_files"],
+            "duplicate": summary["duplicate_files"],
+            "reruns": summary["reruns"],
+        },
         "rows_loaded": summary["rows_loaded"],
         "rows_quarantined": summary["rows_quarantined"],
     }
@@ -141,31 +147,20 @@ def file_label(path: str | Path) -> str:
 
 
 def summarise(plan: Mapping[str, Any], reports: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
-    """What one ingest run did: files per status, rows, the units and periods that changed,
-    the refused files with their codes; ``unfinished``: planned files without an outcome
-    (their batch failed for a reason other than the file).
+    """What one ingest run did (``service.summarise_outcomes`` over every batch), plus
+    ``unfinished``: planned files without an outcome (their batch failed for a reason other
+    than the file). ``loaded_files + reruns > 0`` means raw.* changed: rebuild the warehouse."""
+    from ingestion.service import summarise_outcomes
 
-    ``loaded_files > 0`` means raw.* changed and the warehouse should be rebuilt."""
     reports = [r for r in reports if r]
     outcomes = [o for r in reports for o in r["outcomes"]]
-    reruns = [o for r in reports for o in r["reruns"] if o["status"] == "loaded"]
+    summary = summarise_outcomes(
+        outcomes, [o for r in reports for o in r["reruns"]], [f for r in reports for f in r.get("failures") or ()]
+    )
     done = {str(o["file"]) for o in outcomes}
     planned = [f for b in plan.get("batches") or () for f in b["files"]]
-    by_status = {s: [o for o in outcomes if o["status"] == s] for s in ("loaded", "rejected", "duplicate")}
-    replaced = {o["reprocess_of"] for o in reruns}
-    current = [o for o in by_status["loaded"] if o["submission_id"] not in replaced] + reruns
-    return {
-        "files": len(outcomes),
+    return summary | {
         "planned": len(planned),
-        "loaded_files": len(by_status["loaded"]) + len(reruns),
-        "rejected_files": len(by_status["rejected"]),
-        "duplicate_files": len(by_status["duplicate"]),
-        "reruns": len(reruns),
-        "rows_loaded": sum(int(o["rows_loaded"] or 0) for o in current),
-        "rows_quarantined": sum(int(o["rows_quarantined"] or 0) for o in current),
-        "units_periods": sorted({f"{o['reporting_unit_code']}/{o['period']}" for o in current}),
-        "rejected": [{"file": file_label(o["file"]), "codes": sorted(o["codes"])} for o in by_status["rejected"]],
-        "failures": [f for r in reports for f in r.get("failures") or ()],
         "settling": list(plan.get("settling") or ()),
         "unfinished": [file_label(f) for f in planned if str(f) not in done],
     }
