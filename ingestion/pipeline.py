@@ -50,6 +50,8 @@ __all__ = ["Ingester"]
 # a file up to this size is ingested in a batch (its rows held in memory until the batch is
 # validated); a bigger one is streamed on its own
 BATCH_FILE_BYTES = 8 << 20
+# and a batch holds at most this many bytes of files (then it is validated and loaded)
+BATCH_BYTES = 96 << 20
 
 
 @dataclass
@@ -126,14 +128,19 @@ class Ingester:
         each file in its own transaction. One outcome per path, in order."""
         outcomes: list[FileOutcome] = []
         batch: list[_File] = []
+        held = 0  # bytes of the files waiting in the batch: their rows are held in memory
         for path in map(Path, paths):
             f = self._receive(path, None, None, dry_run=False)
             if f.out.file_hash is not None and f.size > BATCH_FILE_BYTES:
                 outcomes.extend(self._load_batch(batch))  # what came before it lands first
-                batch = []
+                batch, held = [], 0
                 outcomes.append(self.ingest(path))
                 continue
+            if held + f.size > BATCH_BYTES and batch:
+                outcomes.extend(self._load_batch(batch))
+                batch, held = [], 0
             batch.append(f)
+            held += f.size
         outcomes.extend(self._load_batch(batch))
         return outcomes
 
