@@ -3,11 +3,12 @@
 One warehouse database for the module (cloned from the session's template, like
 ``settings`` in ``conftest.py``, but shared: each dbt build costs seconds). The fixture
 ingests the demo's first five months with the real ``Ingester``, builds (full), ingests the
-sixth month, builds again (incremental), keeps a copy of the incremental facts, and builds
-with ``--full-refresh``; the tests read what each step left. The correction scenario runs on
-a clone of that database, so it cannot disturb the others.
+sixth month, builds again (incremental), builds once more with nothing new, keeps a copy of
+the incremental marts, and builds with ``--full-refresh``; the tests read what each step
+left. The correction scenario runs on a clone of that database, so it cannot disturb the
+others.
 
-Builds in this module: 3 on the shared database, 2 on the correction clone.
+Builds in this module: 4 on the shared database, 2 on the correction clone.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ FACTS = {  # table -> its key
     "fct_projects": "project_id",
 }
 COMPARED = [*FACTS, "rpt_region_rollup", "dim_region", "dim_period"]
+INCREMENTAL = {**FACTS, "rpt_region_rollup": "rollup_id", "rpt_outliers": "outlier_check_id"}  # table -> its key
 MARTS = {
     *FACTS,
     "rpt_region_rollup",
@@ -130,6 +132,7 @@ class Built:
     seconds: dict[str, float] = field(default_factory=dict)
     xmins_before: dict[str, dict[str, str]] = field(default_factory=dict)
     xmins_after: dict[str, dict[str, str]] = field(default_factory=dict)
+    xmins_idle: dict[str, dict[str, str]] = field(default_factory=dict)  # after a build with nothing new
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -160,13 +163,17 @@ def built(
         t0 = time.perf_counter()
         b.ok["full"] = dbt.build(settings)
         b.seconds["full"] = time.perf_counter() - t0
-        b.xmins_before = {t: _xmins(url, t, k) for t, k in FACTS.items()}
+        b.xmins_before = {t: _xmins(url, t, k) for t, k in INCREMENTAL.items()}
 
         _ingest(url, settings, [f for f in files if f in last])
         t0 = time.perf_counter()
         b.ok["incremental"] = dbt.build(settings)
         b.seconds["incremental"] = time.perf_counter() - t0
-        b.xmins_after = {t: _xmins(url, t, k) for t, k in FACTS.items()}
+        b.xmins_after = {t: _xmins(url, t, k) for t, k in INCREMENTAL.items()}
+        t0 = time.perf_counter()
+        b.ok["idle"] = dbt.build(settings)
+        b.seconds["idle"] = time.perf_counter() - t0
+        b.xmins_idle = {t: _xmins(url, t, k) for t, k in INCREMENTAL.items()}
         _copy_facts(url, "after_incremental", COMPARED)
 
         t0 = time.perf_counter()
@@ -226,7 +233,7 @@ def test_profile_holds_no_secret() -> None:
 
 
 def test_every_build_passes_with_all_tests(built: Built) -> None:
-    assert built.ok == {"full": True, "incremental": True, "full_refresh": True}
+    assert built.ok == {"full": True, "incremental": True, "idle": True, "full_refresh": True}
 
 
 def test_mart_totals_equal_generator_totals(built: Built) -> None:
@@ -338,6 +345,39 @@ def test_incremental_build_touches_only_the_new_month(built: Built) -> None:
     assert rewritten <= units_reporting, "units without a new project report were rewritten"
 
 
+def test_incremental_rollup_rebuilds_only_the_new_month_its_quarter_and_year(built: Built) -> None:
+    before, after = built.xmins_before["rpt_region_rollup"], built.xmins_after["rpt_region_rollup"]
+    periods = dict(_rows(built.url, "select rollup_id, period_code from after_incremental.rpt_region_rollup"))
+    # a June project can start in any month: only the periods the new facts count in may change
+    counted_in = {
+        r[0]
+        for r in _rows(
+            built.url,
+            """select distinct to_char(m, 'YYYY-MM') from (
+                   select activity_month as m from marts.fct_activity_counts where period_code = %s
+                   union select period_start from marts.fct_income_effects where period_code = %s
+                   union select date_trunc('month', project_start_date)::date from marts.fct_projects
+                   where latest_period_code = %s) as months""",
+            LAST_MONTH,
+            LAST_MONTH,
+            LAST_MONTH,
+        )
+    }
+    assert LAST_MONTH in counted_in
+    may_change = counted_in | {f"{m[:4]}Q{(int(m[5:]) + 2) // 3}" for m in counted_in} | {m[:4] for m in counted_in}
+    rewritten = {periods[k] for k in before if k in periods and after.get(k) != before[k]}
+    assert rewritten and rewritten <= may_change, rewritten - may_change
+    untouched = {k for k in before if periods.get(k) not in may_change}
+    assert untouched and all(after.get(k) == before[k] for k in untouched)
+    new_month = {k for k, p in periods.items() if p == LAST_MONTH}
+    assert new_month and not new_month & before.keys()
+
+
+def test_a_build_with_nothing_new_rewrites_nothing(built: Built) -> None:
+    for table in INCREMENTAL:
+        assert built.xmins_idle[table] == built.xmins_after[table], table
+
+
 def test_incremental_equals_full_refresh(built: Built) -> None:
     for table in COMPARED:
         assert _differences(built.url, "after_incremental", table) == (0, 0), table
@@ -433,9 +473,11 @@ def corrected(
         assert [o.status for o in outcomes] == ["loaded", "loaded"], [o.to_dict() for o in outcomes]
         ids = {"old": old, "correction": outcomes[0].submission_id, "pairings": outcomes[1].submission_id}
         c = Built(url=url, name=name, settings=settings, demo=built.demo)
+        c.xmins_before = {"rpt_region_rollup": _xmins(url, "rpt_region_rollup", "rollup_id")}
         t0 = time.perf_counter()
         c.ok["incremental"] = dbt.build(settings)
         c.seconds["incremental"] = time.perf_counter() - t0
+        c.xmins_after = {"rpt_region_rollup": _xmins(url, "rpt_region_rollup", "rollup_id")}
         _copy_facts(url, "after_correction", COMPARED)
         facts = ["fct_activity_counts", "fct_income_effects", "fct_projects", "rpt_region_rollup"]
         c.ok["full_refresh"] = dbt.build(settings, full_refresh=True, select=facts)
@@ -508,3 +550,18 @@ def test_incremental_after_correction_equals_full_refresh(corrected: tuple[Built
     c, _ = corrected
     for table in COMPARED:
         assert _differences(c.url, "after_correction", table) == (0, 0), table
+
+
+def test_rollup_after_correction_rebuilds_the_corrected_and_reattributed_periods_only(
+    corrected: tuple[Built, dict[str, int]],
+) -> None:
+    """March corrected (its quarter and year with it), April on re-attributed by the new
+    pairing report: January and February's month rows are left as they were."""
+    c, _ = corrected
+    before, after = c.xmins_before["rpt_region_rollup"], c.xmins_after["rpt_region_rollup"]
+    periods = dict(_rows(c.url, "select rollup_id, period_code from after_correction.rpt_region_rollup"))
+    rewritten = {periods[k] for k in before if k in periods and after.get(k) != before[k]}
+    assert {"2025-03", "2025Q1", "2025"} <= rewritten
+    assert not rewritten & {"2025-01", "2025-02"}
+    gone = {k for k in before if k not in after}  # groups the correction emptied are deleted
+    assert all(k not in periods for k in gone)

@@ -24,7 +24,12 @@ schedule from 2025-06 and never reports.
 3. the nightly results are stored in audit.dq_runs / dq_results as the nightly run does, and
    ``rpt_data_quality_daily`` is built over them.
 
-Builds in this module: 3 (full, incremental, the daily mart alone) and one compile.
+On a clone of that warehouse (``refreshed``): a ``--full-refresh`` run of the quality models
+gives the same checks as the incremental build did; then a rule row of the schedule — every county-level unit under
+深圳市 (4403) monthly from 2025-01 — is judged against the real register.
+
+Builds in this module: 3 (full, incremental, the daily mart alone) and one compile; on the
+clone, a full-refresh run and a run of the completeness models.
 """
 
 from __future__ import annotations
@@ -152,6 +157,7 @@ def _store_run(url: str, run_id: str, as_of: str, started_at: str, status: str =
 class Warehouse:
     url: str
     settings: Settings
+    name: str = ""
     ok: dict[str, bool] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     clean: dict = field(default_factory=dict)  # int_quality_checks after the clean build
@@ -170,7 +176,7 @@ def warehouse(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.Temp
     home = tmp_path_factory.mktemp("home_quality")
     landing = tmp_path_factory.mktemp("landing_quality")
     settings = Settings.from_env({"PAIRSTATS_HOME": str(home), "PAIRSTATS_WAREHOUSE_URL": url})
-    w = Warehouse(url=url, settings=settings)
+    w = Warehouse(url=url, settings=settings, name=name)
     try:
         # ---- 1. five units, six steady months each, all on time
         files = [
@@ -610,3 +616,104 @@ def test_quality_marts_are_commented_and_readable_by_bi_reader(warehouse: Wareho
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute("set role bi_reader")
             conn.execute("select * from intermediate.int_quality_checks limit 1")
+
+
+# --------------------------------------------------------------------------- incremental = full, rules
+
+
+SHENZHEN_RULE = ("under", "4403", "month", 5, 1, "2025-01", None, "深圳市各区：每月报送 / every district of Shenzhen")
+COMPARED = ["int_quality_checks", "rpt_outliers", "rpt_reporting_completeness"]
+
+
+@dataclass
+class Refreshed:
+    url: str
+    ok: dict[str, bool] = field(default_factory=dict)
+    differences: dict[str, tuple[int, int]] = field(default_factory=dict)
+    before_rule: list[tuple] = field(default_factory=list)  # completeness rows before the rule row
+
+
+def _relation(table: str) -> str:
+    return f"{'intermediate' if table.startswith('int_') else 'marts'}.{table}"
+
+
+@pytest.fixture(scope="module")
+def refreshed(warehouse: Warehouse, pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refreshed]:
+    name = f"pairstats_dqr_{uuid.uuid4().hex[:10]}"
+    create_database(pg_admin_url, name, warehouse.name)
+    url = with_database(pg_admin_url, name)
+    settings = Settings.from_env(
+        {"PAIRSTATS_HOME": str(tmp_path_factory.mktemp("home_refreshed")), "PAIRSTATS_WAREHOUSE_URL": url}
+    )
+    r = Refreshed(url=url)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create schema incremental")
+            for table in COMPARED:
+                conn.execute(f"create table incremental.{table} as table {_relation(table)}")
+        # the quality models from scratch, on the same facts (a full refresh of the facts would
+        # differ by the raw row deleted above, which the incremental facts keep by design)
+        quality_models = ["models/intermediate/quality", "rpt_outliers", "rpt_reporting_completeness"]
+        r.ok["full_refresh"] = dbt.run_dbt(
+            ["run", "--full-refresh", "--select", *quality_models, "--vars", json.dumps(VARS)], url, settings=settings
+        )
+        with psycopg.connect(url) as conn:
+            for table in COMPARED:
+                only_incremental, only_full = (
+                    conn.execute(f"select count(*) from (table {a} except all table {b}) as d").fetchone()[0]
+                    for a, b in ((f"incremental.{table}", _relation(table)), (_relation(table), f"incremental.{table}"))
+                )
+                r.differences[table] = (only_incremental, only_full)
+            r.before_rule = conn.execute("select * from marts.rpt_reporting_completeness").fetchall()
+            conn.execute(
+                """insert into seeds.reporting_schedule
+                       (scope, reporting_unit_code, grain, deadline_day, deadline_months_after, expected_from,
+                        expected_until, note)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                SHENZHEN_RULE,
+            )
+        models = ["rpt_reporting_completeness", "int_quality_reporting_completeness", "int_quality_checks"]
+        r.ok["rule"] = dbt.run_dbt(["run", "--select", *models, "--vars", json.dumps(VARS)], url, settings=settings)
+        yield r
+    finally:
+        drop_database(pg_admin_url, name)
+
+
+def test_full_refresh_gives_the_checks_the_incremental_build_gave(refreshed: Refreshed) -> None:
+    assert refreshed.ok["full_refresh"]
+    assert refreshed.differences == {table: (0, 0) for table in COMPARED}
+
+
+def test_a_rule_row_expects_every_county_level_unit_under_the_region(refreshed: Refreshed) -> None:
+    assert refreshed.ok["rule"]
+    url = refreshed.url
+    districts = [
+        r[0]
+        for r in _rows(
+            url,
+            """select code from ref.regions
+               where tree = 'civil' and level = 3 and parent_code = '4403' order by code""",
+        )
+    ]
+    assert len(districts) == 9  # 罗湖区 … 光明区 in the committed register slice
+    rows = _rows(
+        url,
+        """select reporting_unit_code, count(*), sum(expected), sum(received), sum(missing), sum(pending),
+                  min(period_code), max(period_code), min(region_name), bool_and(status in ('missing', 'pending'))
+           from marts.rpt_reporting_completeness
+           where reporting_unit_code like '4403%%' group by 1 order by 1""",
+    )
+    # 2025-01 .. 2025-08 (the month of quality_as_of); deadlines up to June's (07-05) have
+    # passed on 2025-08-01, July's (08-05) and August's have not; none of them reported
+    assert rows == [(d, 8, 8, 0, 6, 2, "2025-01", "2025-08", "深圳市", True) for d in districts]
+    missing = _rows(
+        url,
+        """select count(*), min(observed_value), max(observed_value) from intermediate.int_quality_checks
+           where check_name = 'reporting_completeness' and reporting_unit_code like '4403%%'
+             and outcome = 'fail'""",
+    )
+    assert missing == [(9 * 6, 27, 177)]  # June: 07-05 → 08-01; January: 02-05 → 08-01
+    # the other units are judged as before
+    others = set(refreshed.before_rule)
+    after = {r for r in _rows(url, "select * from marts.rpt_reporting_completeness") if not r[0].startswith("4403")}
+    assert after == others

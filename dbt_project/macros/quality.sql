@@ -60,3 +60,41 @@
         ) * 0.5
     )
 {%- endmacro %}
+
+{#- rpt_outliers is incremental by pairing: a pairing's figures (and so every verdict of its
+    history) change only when a fact row of it does. Fingerprint per pairing from the facts'
+    lineage (activities and income effects: partition, month, source submission, row count —
+    not the pairing version, which no figure depends on), and one row (null pairing) for
+    the vars the verdicts use. -#}
+{% macro outlier_fingerprints_sql() %}
+    select
+        {{ unit_scoped_id('reporting_unit_code', 'pairing_code') }} as pairing_id,
+        count(*)::bigint as lineage_rows,
+        coalesce(sum(hashtextextended(row(
+            fact, period_code, period_start, month_start, source_submission_id, fact_rows
+        )::text, 0)::numeric), 0) as fingerprint
+    from (
+        select 'activities' as fact, * from {{ lineage_relation('fct_activity_counts') }}
+        union all
+        select 'income_effects' as fact, * from {{ lineage_relation('fct_income_effects') }}
+    ) as lineage
+    group by 1
+
+    union all
+
+    select
+        null::text as pairing_id,
+        0::bigint as lineage_rows,
+        hashtextextended(
+            '{{ quality_number("outlier_z_threshold") }}|{{ quality_integer("outlier_min_history") }}|{{ quality_number("outlier_min_ratio") }}',
+            0
+        )::numeric as fingerprint
+{% endmacro %}
+
+{#- The pairings being rebuilt (incremental runs of rpt_outliers): a filter on a fact's rows
+    that the index on (reporting_unit_code, period_code) serves. -#}
+{% macro in_refresh_pairings() -%}
+    reporting_unit_code = any(array(select distinct split_part(pairing_id, '/', 1) from {{ refresh_keys_relation() }}))
+    -- a hashed subplan: `= any(array(...))` would compare each row with every key
+    and pairing_id in (select pairing_id from {{ refresh_keys_relation() }})
+{%- endmacro %}

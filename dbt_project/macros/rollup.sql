@@ -89,8 +89,7 @@
     stale_slots as (
         select
             coalesce(fingerprints.quarter_start, recorded.quarter_start) as quarter_start,
-            coalesce(fingerprints.month_start, recorded.month_start) as month_start,
-            fingerprints.lineage_rows is null and recorded.lineage_rows is not null as is_gone
+            coalesce(fingerprints.month_start, recorded.month_start) as month_start
         from fingerprints
         full join recorded
             on coalesce(fingerprints.quarter_start, '-infinity') = coalesce(recorded.quarter_start, '-infinity')
@@ -140,3 +139,91 @@
 {% macro rollup_stale_starts(grain) -%}
     array(select period_start from {{ refresh_keys_relation() }} where period_grain = '{{ grain }}')
 {%- endmacro %}
+
+{%- macro rollup_region_columns() -%}
+    {{ return(['attribution', 'tree', 'region_id', 'region_code', 'region_name', 'region_level', 'level_name']) }}
+{%- endmacro %}
+
+{#- fact lines (one per fact row, every measure present or a typed null) rolled up on each
+    of their units and every ancestor of it, grouped by region and `slot`. The lines are
+    first added up per (reporting, urban, rural unit, slot) — sums and the rows behind each
+    measure are additive — so the expansion to attributions and ancestors multiplies a
+    pairing's month, not each of its activity types. -#}
+{% macro rollup_lines(lines, slot, count_measures, decimal_measures) %}
+    {%- set measures = count_measures + (decimal_measures.keys() | list) %}
+    select
+        attribution.attribution,
+        ancestors.tree,
+        ancestors.ancestor_id as region_id,
+        ancestors.ancestor_code as region_code,
+        ancestors.ancestor_name as region_name,
+        ancestors.ancestor_level as region_level,
+        ancestors.ancestor_level_name as level_name,
+        unit_lines.{{ slot }},
+        -- sum() over nulls only is null: no row of the group reported the measure
+        {%- for measure in count_measures %}
+            sum(unit_lines.{{ measure }})::bigint as {{ measure }},
+        {%- endfor %}
+        {%- for measure, data_type in decimal_measures.items() %}
+            sum(unit_lines.{{ measure }})::{{ data_type }} as {{ measure }},
+        {%- endfor %}
+        {%- for measure in measures %}
+            sum(unit_lines.{{ measure }}_rows)::bigint as {{ measure }}_rows,
+        {%- endfor %}
+        bool_or(unit_lines.is_approximate) as is_approximate
+
+    from (
+        select
+            reporting_unit_code,
+            urban_unit_code,
+            rural_unit_code,
+            {{ slot }},
+            {%- for measure in measures %}
+                sum({{ measure }}) as {{ measure }},
+                count({{ measure }}) as {{ measure }}_rows,
+            {%- endfor %}
+            bool_or(is_approximate) as is_approximate
+        from {{ lines }}
+        group by reporting_unit_code, urban_unit_code, rural_unit_code, {{ slot }}
+    ) as unit_lines
+    -- the same line once for each unit it may be rolled up on ...
+    cross join
+        lateral (
+            values
+            ('reporting_unit', unit_lines.reporting_unit_code),
+            ('urban_unit', unit_lines.urban_unit_code),
+            ('rural_unit', unit_lines.rural_unit_code)
+        ) as attribution (attribution, unit_code)
+    -- ... to the unit itself and every ancestor, in each tree that holds the unit
+    inner join ancestors
+        on attribution.unit_code = ancestors.region_code
+    -- by position: ancestors.region_id / region_code are the descendant's, not the output's
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+{% endmacro %}
+
+{#- sums of rolled-up rows (month rows and quarterly reports) over a longer period -#}
+{% macro rollup_sums(rows, period_expression, grain, count_measures, decimal_measures) %}
+    {%- set measures = count_measures + (decimal_measures.keys() | list) %}
+    {%- set region_columns = rollup_region_columns() %}
+    select
+        {{ region_columns | join(', ') }},
+        '{{ grain }}' as period_grain,
+        {{ period_expression }} as period_start,
+        {%- for measure in count_measures %}
+            sum({{ measure }})::bigint as {{ measure }},
+        {%- endfor %}
+        {%- for measure, data_type in decimal_measures.items() %}
+            sum({{ measure }})::{{ data_type }} as {{ measure }},
+        {%- endfor %}
+        {%- for measure in measures %}
+            sum({{ measure }}_rows)::bigint as {{ measure }}_rows,
+        {%- endfor %}
+        bool_or(is_approximate) as is_approximate
+
+    from {{ rows }}
+    {%- if is_incremental() %}
+    where {{ period_expression }} = any({{ rollup_stale_starts(grain) }})
+    {%- endif %}
+    group by {{ region_columns | join(', ') }}, {{ period_expression }}
+{% endmacro %}
+

@@ -3,25 +3,13 @@
 -- pairing_id missing from dim_pairing, or a reporting unit missing from dim_region.
 -- observed_value = failing_rows = such fact rows.
 
+-- The fact rows are read from the facts' lineage (intermediate.<fact>__lineage, kept exact
+-- by the facts' own hooks: one row per partition × pairing × month with its fact row count),
+-- about 12 times fewer rows than the facts; an example names fact, pairing and period, which
+-- the lineage holds.
+-- depends_on: {{ ref('fct_activity_counts') }}, {{ ref('fct_income_effects') }}, {{ ref('fct_projects') }}
+
 with
-
-activity_counts as (
-
-    select * from {{ ref('fct_activity_counts') }}
-
-),
-
-income_effects as (
-
-    select * from {{ ref('fct_income_effects') }}
-
-),
-
-projects as (
-
-    select * from {{ ref('fct_projects') }}
-
-),
 
 pairings as (
 
@@ -37,33 +25,20 @@ regions as (
 
 fact_rows as (
 
+    {%- for fact in ['fct_activity_counts', 'fct_income_effects', 'fct_projects'] %}
     select
-        'fct_activity_counts' as fact_table,
-        activity_count_id as fact_row_id,
+        '{{ fact }}' as fact_table,
         reporting_unit_code,
-        pairing_id,
-        period_code
-    from activity_counts
+        {{ unit_scoped_id('reporting_unit_code', 'pairing_code') }} as pairing_id,
+        period_code,
+        sum(fact_rows) as fact_row_count
+    from {{ lineage_relation(fact) }}
+    group by reporting_unit_code, pairing_code, period_code
+    {%- if not loop.last %}
 
     union all
-
-    select
-        'fct_income_effects' as fact_table,
-        income_effect_id as fact_row_id,
-        reporting_unit_code,
-        pairing_id,
-        period_code
-    from income_effects
-
-    union all
-
-    select
-        'fct_projects' as fact_table,
-        project_id as fact_row_id,
-        reporting_unit_code,
-        pairing_id,
-        latest_period_code as period_code
-    from projects
+    {% endif %}
+    {%- endfor %}
 
 ),
 
@@ -88,10 +63,47 @@ ranked as (
         *,
         row_number() over (
             partition by reporting_unit_code
-            order by (is_unknown_unit or is_unknown_pairing) desc, fact_table, period_code, pairing_id, fact_row_id
+            order by (is_unknown_unit or is_unknown_pairing) desc, fact_table, period_code, pairing_id
         ) as orphan_rank
 
     from checked
+
+),
+
+-- the worst five fact rows of each unit, one example each (the rows of one fact, pairing
+-- and period give the same example: a lineage row stands for as many as it counts)
+orphan_rows as (
+
+    select
+        ranked.*,
+        row_number() over (
+            partition by ranked.reporting_unit_code
+            order by ranked.orphan_rank, copies.copy
+        ) as example_rank
+
+    from ranked
+    cross join lateral generate_series(1, least(ranked.fact_row_count, 5)::integer) as copies (copy)
+    where (ranked.is_unknown_pairing or ranked.is_unknown_unit) and ranked.orphan_rank <= 5
+
+),
+
+examples as (
+
+    select
+        reporting_unit_code,
+        jsonb_agg(
+            jsonb_build_object(
+                'fact', fact_table,
+                'pairing_id', pairing_id,
+                'period_code', period_code,
+                'problem', case when is_unknown_unit then 'unknown_unit' else 'unknown_pairing' end
+            )
+            order by example_rank
+        ) as examples
+
+    from orphan_rows
+    where example_rank <= 5
+    group by reporting_unit_code
 
 ),
 
@@ -99,24 +111,12 @@ grouped as (
 
     select
         reporting_unit_code,
-        count(*) as fact_row_count,
-        count(*) filter (where is_unknown_pairing or is_unknown_unit) as orphan_count,
-        count(*) filter (where is_unknown_pairing) as unknown_pairing_count,
-        count(*) filter (where is_unknown_unit) as unknown_unit_count,
-        coalesce(
-            jsonb_agg(
-                jsonb_build_object(
-                    'fact', fact_table,
-                    'pairing_id', pairing_id,
-                    'period_code', period_code,
-                    'problem', case when is_unknown_unit then 'unknown_unit' else 'unknown_pairing' end
-                )
-                order by orphan_rank
-            ) filter (where (is_unknown_pairing or is_unknown_unit) and orphan_rank <= 5),
-            '[]'::jsonb
-        ) as examples
+        sum(fact_row_count) as fact_row_count,
+        coalesce(sum(fact_row_count) filter (where is_unknown_pairing or is_unknown_unit), 0) as orphan_count,
+        coalesce(sum(fact_row_count) filter (where is_unknown_pairing), 0) as unknown_pairing_count,
+        coalesce(sum(fact_row_count) filter (where is_unknown_unit), 0) as unknown_unit_count
 
-    from ranked
+    from checked
     group by reporting_unit_code
 
 ),
@@ -126,9 +126,9 @@ final as (
     select
         'fact_integrity'::text as check_name,
         'error'::text as severity,
-        reporting_unit_code,
+        grouped.reporting_unit_code,
         null::text as period_code,
-        case when orphan_count > 0 then 'fail' else 'pass' end::text as outcome,
+        case when grouped.orphan_count > 0 then 'fail' else 'pass' end::text as outcome,
         orphan_count::numeric as observed_value,
         orphan_count::integer as failing_rows,
         case
@@ -145,9 +145,11 @@ final as (
             )
             else format('all %s fact rows join dim_pairing and dim_region', fact_row_count)
         end as detail_en,
-        examples
+        coalesce(examples.examples, '[]'::jsonb) as examples
 
     from grouped
+    left join examples
+        on grouped.reporting_unit_code = examples.reporting_unit_code
 
 )
 

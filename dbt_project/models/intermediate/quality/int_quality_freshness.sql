@@ -3,6 +3,38 @@
 -- older, or when raw holds no row at all. observed_value = age in days (0 when rows were
 -- loaded after quality_as_of, e.g. when re-judging a past day); examples = each raw table's
 -- newest row, the stalest first.
+--
+-- The newest row without reading all of raw.*: a row of the latest loaded file of each kind
+-- (found through the BRIN index on submission_id) gives a lower bound of max(loaded_at); the
+-- rows loaded at or after it are found through the BRIN index on loaded_at (ingestion/
+-- schema.sql) — a few page ranges at the end of the table. The bound is read when the model
+-- runs, so the planner sees a constant; max() over the rows at or after a row's own
+-- loaded_at is exactly the table's max. No bound (no loaded file, or none of its rows left):
+-- the whole table is read. A table (one row), rebuilt each run with the bound of that run.
+
+{{ config(materialized='table') }}
+
+{%- set kinds = ['pairings', 'activities', 'projects', 'income_effects'] %}
+{%- set bounds = {} %}
+{%- if execute %}
+    {%- for kind in kinds %}
+        {%- set bound_sql %}
+            select (
+                select loaded_at
+                from {{ source('raw', kind) }}
+                where submission_id = (
+                    select max(submission_id) from {{ source('audit', 'submission_files') }}
+                    where status = 'loaded' and '{{ kind }}' = any(record_kinds)
+                )
+                limit 1
+            )::text
+        {%- endset %}
+        {%- set bound = run_query(bound_sql).columns[0].values()[0] %}
+        {%- if bound is not none %}
+            {%- do bounds.update({kind: bound}) %}
+        {%- endif %}
+    {%- endfor %}
+{%- endif %}
 
 with
 
@@ -14,11 +46,14 @@ as_of as (
 
 newest_by_table as (
 
-    {%- for kind in ['pairings', 'activities', 'projects', 'income_effects'] %}
+    {%- for kind in kinds %}
     select
         '{{ kind }}' as raw_table,
         max(loaded_at) as newest_loaded_at
     from {{ ref('stg_raw__' ~ kind) }}
+    {%- if kind in bounds %}
+    where loaded_at >= '{{ bounds[kind] }}'::timestamptz
+    {%- endif %}
     {%- if not loop.last %}
     union all
     {%- endif %}

@@ -3,6 +3,7 @@
 -- <> rows_loaded + rows_quarantined, or its rows in raw.* (all four tables) <> rows_loaded, or
 -- the distinct rows it has in quarantine.rejected_rows <> rows_quarantined.
 -- observed_value = rows unaccounted for (sum of the three gaps); failing_rows = files.
+-- The raw rows per file come from int_quality_raw_row_counts (each file counted once).
 
 with
 
@@ -13,31 +14,16 @@ submissions as (
 
 ),
 
-raw_rows as (
+raw_counts as (
 
-    {%- for kind in ['pairings', 'activities', 'projects', 'income_effects'] %}
-    select submission_id from {{ ref('stg_raw__' ~ kind) }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    -- incremental: each file counted once, all again when raw.* changed otherwise
+    select * from {{ ref('int_quality_raw_row_counts') }}
 
 ),
 
 rejected_rows as (
 
     select * from {{ ref('stg_quarantine__rejected_rows') }}
-
-),
-
-raw_counts as (
-
-    select
-        submission_id,
-        count(*) as raw_row_count
-
-    from raw_rows
-    group by submission_id
 
 ),
 

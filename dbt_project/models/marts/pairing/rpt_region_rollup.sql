@@ -1,7 +1,35 @@
 {#- Roll-up of the three facts to every level of both region trees, by month, quarter and
     year. See _pairing__docs.md (rpt_region_rollup) for the choices. A measure a fact line does
     not carry is null there, never 0, and a sum over nulls only is null: an empty figure means
-    "no row reported it"; <measure>_rows counts the fact rows behind each figure. -#}
+    "no row reported it"; <measure>_rows counts the fact rows behind each figure.
+
+    Incremental by period key (period_grain, period_start): the pre-hook finds the months,
+    quarters and years whose facts changed (macros/rollup.sql: a fingerprint of the facts'
+    lineage per month, compared with the one recorded after the last build) and deletes
+    their rows; this select computes exactly those keys. Two levels, so a stale year costs
+    its months' roll-up rows, not its fact rows:
+      1. month rows from the fact lines of the stale months (and, for quarters and years,
+         the quarterly income reports, which have no month), rolled up to every ancestor;
+      2. quarter and year rows as sums of month rows — the fresh ones and the ones the table
+         still holds for the other months of the quarter or year — plus the quarterly
+         reports. Every measure and <measure>_rows is a sum, so this gives the same numbers
+         as summing the fact lines; a sum of nulls only is still null.
+    active_pairing_count (distinct pairings) is not a sum: it is counted from the distinct
+    (pairing, unit) of the active activity rows in each stale period. -#}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ refresh_rollup_periods() }}",
+        post_hook="{{ record_rollup_lineage() }}",
+        indexes=[
+            {'columns': ['period_grain', 'period_start']},
+        ],
+    )
+}}
+
 
 {%- set count_measures = [
     'activity_count', 'participants', 'party_member_participants', 'problems_resolved',
@@ -45,25 +73,10 @@
     {%- do absent.update({measure: 'null::bigint' if measure in count_measures else 'null::numeric'}) -%}
 {%- endfor %}
 
+{%- set incremental = is_incremental() -%}
+{%- set region_columns = rollup_region_columns() -%}
+
 with
-
-activity_counts as (
-
-    select * from {{ ref('fct_activity_counts') }}
-
-),
-
-income_effects as (
-
-    select * from {{ ref('fct_income_effects') }}
-
-),
-
-projects as (
-
-    select * from {{ ref('fct_projects') }}
-
-),
 
 ancestors as (
 
@@ -71,24 +84,23 @@ ancestors as (
 
 ),
 
--- one line per fact row, every measure present (null where the fact has none, or where the
--- row did not report it), and the month / quarter / year it counts in (month is null for a
--- quarterly income report)
-fact_lines as (
+-- the fact lines that count in a month being rebuilt (every month on a full build)
+month_lines as (
 
     select
         reporting_unit_code,
         urban_unit_code,
         rural_unit_code,
-        pairing_id,
         activity_month as month_start,
-        date_trunc('quarter', activity_month)::date as quarter_start,
         {%- for measure in measures %}
             {{ activity_values.get(measure, absent[measure]) }} as {{ measure }},
         {%- endfor %}
         is_approximate
 
-    from activity_counts
+    from {{ ref('fct_activity_counts') }}
+    {%- if incremental %}
+    where activity_month = any({{ rollup_stale_starts('month') }})
+    {%- endif %}
 
     union all
 
@@ -96,129 +108,247 @@ fact_lines as (
         reporting_unit_code,
         urban_unit_code,
         rural_unit_code,
-        pairing_id,
-        case when period_grain = 'month' then period_start end as month_start,
-        date_trunc('quarter', period_start)::date as quarter_start,
+        period_start as month_start,
         {%- for measure in measures %}
             {{ income_values.get(measure, absent[measure]) }} as {{ measure }},
         {%- endfor %}
         is_approximate
 
-    from income_effects
+    from {{ ref('fct_income_effects') }}
+    where
+        period_grain = 'month'
+        {%- if incremental %}
+            and period_start = any({{ rollup_stale_starts('month') }})
+        {%- endif %}
 
     union all
 
-    -- a project counts in the period it started (its latest reported state)
+    -- a project counts in the month it started (its latest reported state)
     select
         reporting_unit_code,
         urban_unit_code,
         rural_unit_code,
-        pairing_id,
         date_trunc('month', project_start_date)::date as month_start,
-        date_trunc('quarter', project_start_date)::date as quarter_start,
         {%- for measure in measures %}
             {{ project_values.get(measure, absent[measure]) }} as {{ measure }},
         {%- endfor %}
         is_approximate
 
-    from projects
+    from {{ ref('fct_projects') }}
+    {%- if incremental %}
+    where date_trunc('month', project_start_date)::date = any({{ rollup_stale_starts('month') }})
+    {%- endif %}
 
 ),
 
--- the same line once for each unit it may be rolled up on
-attributed as (
+-- quarterly income reports (no month row): they count in their quarter and year only
+quarter_lines as (
 
     select
-        fact_lines.*,
-        attribution.attribution,
-        attribution.unit_code
+        reporting_unit_code,
+        urban_unit_code,
+        rural_unit_code,
+        period_start as quarter_start,
+        {%- for measure in measures %}
+            {{ income_values.get(measure, absent[measure]) }} as {{ measure }},
+        {%- endfor %}
+        is_approximate
 
-    from fact_lines
-    cross join
-        lateral (
-            values
-            ('reporting_unit', fact_lines.reporting_unit_code),
-            ('urban_unit', fact_lines.urban_unit_code),
-            ('rural_unit', fact_lines.rural_unit_code)
-        ) as attribution (attribution, unit_code)
-    where attribution.unit_code is not null
+    from {{ ref('fct_income_effects') }}
+    where
+        period_grain = 'quarter'
+        {%- if incremental %}
+            and date_trunc('year', period_start)::date = any({{ rollup_stale_starts('year') }})
+        {%- endif %}
 
 ),
 
--- ... to the unit itself and every ancestor, in each tree that holds the unit
-placed as (
+month_rows as (
+    {{ rollup_lines('month_lines', 'month_start', count_measures, decimal_measures) }}
+),
+
+quarter_report_rows as (
+    {{ rollup_lines('quarter_lines', 'quarter_start', count_measures, decimal_measures) }}
+),
+
+-- what a quarter or a year adds up: every month row of it, and its quarterly reports
+slot_rows as (
+
+    select *, date_trunc('quarter', month_start)::date as quarter_start
+    from month_rows
+
+    {%- if incremental %}
+
+    union all
+
+    -- the months of the quarters and years being rebuilt that did not change: as the table
+    -- holds them (the changed ones were deleted by the pre-hook)
+    select
+        {{ region_columns | join(', ') }},
+        period_start as month_start,
+        {%- for measure in measures %}
+            {{ measure }},
+        {%- endfor %}
+        {%- for measure in measures %}
+            {{ measure }}_rows,
+        {%- endfor %}
+        is_approximate,
+        date_trunc('quarter', period_start)::date as quarter_start
+
+    from {{ this }}
+    where
+        period_grain = 'month'
+        and date_trunc('year', period_start)::date = any({{ rollup_stale_starts('year') }})
+    {%- endif %}
+
+    union all
 
     select
-        attributed.*,
-        ancestors.tree,
-        ancestors.ancestor_id as region_id,
-        ancestors.ancestor_code as region_code,
-        ancestors.ancestor_name as region_name,
-        ancestors.ancestor_level as region_level,
-        ancestors.ancestor_level_name as level_name
+        {{ region_columns | join(', ') }},
+        null::date as month_start,
+        {%- for measure in measures %}
+            {{ measure }},
+        {%- endfor %}
+        {%- for measure in measures %}
+            {{ measure }}_rows,
+        {%- endfor %}
+        is_approximate,
+        quarter_start
 
-    from attributed
-    inner join ancestors
-        on attributed.unit_code = ancestors.region_code
+    from quarter_report_rows
 
 ),
 
--- ... and in its month, quarter and year
-timed as (
+quarter_rows as (
+    {{ rollup_sums('slot_rows', 'quarter_start', 'quarter', count_measures, decimal_measures) }}
+),
 
-    select
-        placed.*,
+year_rows as (
+    {{ rollup_sums('slot_rows', "date_trunc('year', quarter_start)::date", 'year', count_measures, decimal_measures) }}
+),
+
+-- pairings with an activity in each period being rebuilt, on each unit they count for
+active_lines as (
+
+    select distinct
+        activity_month,
+        pairing_id,
+        reporting_unit_code,
+        urban_unit_code,
+        rural_unit_code
+
+    from {{ ref('fct_activity_counts') }}
+    where
+        activity_count > 0
+        {%- if incremental %}
+        -- every month of the years being rebuilt (a stale month's quarter and year are stale)
+        and activity_month = any(array(
+            select generate_series(period_start, period_start + interval '11 months', interval '1 month')::date
+            from {{ refresh_keys_relation() }}
+            where period_grain = 'year'
+        ))
+        {%- endif %}
+
+),
+
+active_pairing_units as (
+
+    select distinct
         periods.period_grain,
-        periods.period_start
+        periods.period_start,
+        attribution.attribution,
+        attribution.unit_code,
+        active_lines.pairing_id
 
-    from placed
+    from active_lines
     cross join
         lateral (
             values
-            ('month', placed.month_start),
-            ('quarter', placed.quarter_start),
-            ('year', date_trunc('year', placed.quarter_start)::date)
+            ('month', active_lines.activity_month),
+            ('quarter', date_trunc('quarter', active_lines.activity_month)::date),
+            ('year', date_trunc('year', active_lines.activity_month)::date)
         ) as periods (period_grain, period_start)
-    where periods.period_start is not null
+    cross join
+        lateral (
+            values
+            ('reporting_unit', active_lines.reporting_unit_code),
+            ('urban_unit', active_lines.urban_unit_code),
+            ('rural_unit', active_lines.rural_unit_code)
+        ) as attribution (attribution, unit_code)
+    where
+        attribution.unit_code is not null
+        {%- if incremental %}
+        and (periods.period_grain, periods.period_start) in (
+            select period_grain, period_start from {{ refresh_keys_relation() }}
+        )
+        {%- endif %}
+
+),
+
+-- distinct, then counted (a count(distinct) would sort every group)
+active_pairings as (
+
+    select
+        period_grain,
+        period_start,
+        attribution,
+        region_id,
+        count(*)::bigint as active_pairing_count
+
+    from (
+        select distinct
+            active_pairing_units.period_grain,
+            active_pairing_units.period_start,
+            active_pairing_units.attribution,
+            ancestors.ancestor_id as region_id,
+            active_pairing_units.pairing_id
+        from active_pairing_units
+        inner join ancestors
+            on active_pairing_units.unit_code = ancestors.region_code
+    ) as active_in_region
+    group by period_grain, period_start, attribution, region_id
+
+),
+
+summed_rows as (
+
+    select
+        {{ region_columns | join(', ') }},
+        'month' as period_grain,
+        month_start as period_start,
+        {%- for measure in measures %}
+            {{ measure }},
+        {%- endfor %}
+        {%- for measure in measures %}
+            {{ measure }}_rows,
+        {%- endfor %}
+        is_approximate
+
+    from month_rows
+
+    union all
+
+    select * from quarter_rows
+
+    union all
+
+    select * from year_rows
 
 ),
 
 rolled_up as (
 
     select
-        attribution,
-        tree,
-        region_id,
-        region_code,
-        region_name,
-        region_level,
-        level_name,
-        period_grain,
-        period_start,
-        -- sum() over nulls only is null: no row of the group reported the measure
-        {%- for measure in count_measures %}
-            sum({{ measure }})::bigint as {{ measure }},
-        {%- endfor %}
-        {%- for measure, data_type in decimal_measures.items() %}
-            sum({{ measure }})::{{ data_type }} as {{ measure }},
-        {%- endfor %}
-        {%- for measure in measures %}
-            count({{ measure }})::bigint as {{ measure }}_rows,
-        {%- endfor %}
-        count(distinct pairing_id) filter (where activity_count > 0)::bigint as active_pairing_count,
-        bool_or(is_approximate) as is_approximate
+        summed_rows.*,
+        coalesce(active_pairings.active_pairing_count, 0)::bigint as active_pairing_count
 
-    from timed
-    group by
-        attribution,
-        tree,
-        region_id,
-        region_code,
-        region_name,
-        region_level,
-        level_name,
-        period_grain,
-        period_start
+    from summed_rows
+    left join active_pairings
+        on
+            summed_rows.period_grain = active_pairings.period_grain
+            and summed_rows.period_start = active_pairings.period_start
+            and summed_rows.attribution = active_pairings.attribution
+            and summed_rows.region_id = active_pairings.region_id
 
 ),
 
@@ -266,11 +396,13 @@ final as (
         active_pairing_count,
 
         ---------- display units (万元, 公顷)
-        {{ yuan_to_wan_yuan('investment_yuan') }} as investment_wan_yuan,
-        {{ yuan_to_wan_yuan('collective_income_increase_yuan') }} as collective_income_increase_wan_yuan,
-        {{ yuan_to_wan_yuan('villager_income_increase_yuan') }} as villager_income_increase_wan_yuan,
-        {{ yuan_to_wan_yuan('produce_sales_yuan') }} as produce_sales_wan_yuan,
-        {{ mu_to_hectares('land_mu') }} as land_hectares,
+        -- typed as the contract says: an incremental run's new rows must match the table
+        ({{ yuan_to_wan_yuan('investment_yuan') }})::numeric(24, 6) as investment_wan_yuan,
+        ({{ yuan_to_wan_yuan('collective_income_increase_yuan') }})::numeric(24, 6)
+            as collective_income_increase_wan_yuan,
+        ({{ yuan_to_wan_yuan('villager_income_increase_yuan') }})::numeric(24, 6) as villager_income_increase_wan_yuan,
+        ({{ yuan_to_wan_yuan('produce_sales_yuan') }})::numeric(24, 6) as produce_sales_wan_yuan,
+        ({{ mu_to_hectares('land_mu') }})::numeric(18, 4) as land_hectares,
 
         ---------- flags
         is_approximate

@@ -12,17 +12,45 @@
 -- a loss or a zero median is judged by z alone). Typos — an extra zero, 万元 for 元 — pass
 -- both; a normal month's variation does not.
 
+--
+-- Incremental by pairing: the pre-hook compares a fingerprint of each pairing's fact rows
+-- (from the facts' lineage) with the one recorded after the last build and deletes the
+-- pairings that changed; this select judges every figure of exactly those pairings again
+-- (a new month changes the history of all of a pairing's other months). A change of the
+-- outlier vars rebuilds all.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ ensure_fact_lineage('fct_activity_counts') }}",
+            "{{ ensure_fact_lineage('fct_income_effects') }}",
+            "{{ refresh_by_fingerprint('pairing_id', outlier_fingerprints_sql()) }}",
+        ],
+        post_hook="{{ record_fingerprints() }}",
+        indexes=[{'columns': ['pairing_id']}],
+    )
+}}
+
 with
 
 activity_counts as (
 
     select * from {{ ref('fct_activity_counts') }}
+    {%- if is_incremental() %}
+    where {{ in_refresh_pairings() }}
+    {%- endif %}
 
 ),
 
 income_effects as (
 
     select * from {{ ref('fct_income_effects') }}
+    {%- if is_incremental() %}
+    where {{ in_refresh_pairings() }}
+    {%- endif %}
 
 ),
 
@@ -81,100 +109,201 @@ figures as (
 
 ),
 
--- every figure × each other period of the same pairing, measure and grain
-history as (
+-- Leave-one-out without pairing every figure with every other one (that grew with the
+-- square of the history): a series (pairing × measure × grain) of n figures, sorted once.
+-- Leaving out a figure of rank r, the other m = n − 1 figures have their median at their
+-- positions a = ceil(m/2) and b = floor(m/2) + 1 (the two middle ones, equal when m is odd)
+-- — the positions percentile_disc(0.5) takes ascending and descending, as exact_median —
+-- which are positions a or a + 1 and b or b + 1 of the whole series: (a, b) when r > b,
+-- (a, b + 1) when a < r <= b, (a + 1, b + 1) when r <= a. So a series has at most three
+-- leave-one-out medians (`candidate`). For each, the absolute deviations of the whole series
+-- are sorted once; the MAD leaving a figure out is the median of the others' deviations —
+-- the same position shift around the figure's own deviation — and the mean absolute
+-- deviation is (sum of all deviations − its own) / m. Tied values give the same others
+-- whichever of them is left out, so the first position of a value stands for any.
+series as (
 
     select
-        figures.pairing_id,
-        figures.measure,
-        figures.period_code,
-        others.figure_value as other_value
+        pairing_id,
+        measure,
+        period_grain,
+        count(*)::integer as figure_count,
+        array_agg(figure_value order by figure_value) as sorted_values
 
     from figures
-    inner join figures as others
-        on
-            figures.pairing_id = others.pairing_id
-            and figures.measure = others.measure
-            and figures.period_grain = others.period_grain
-            and figures.period_code <> others.period_code
+    group by pairing_id, measure, period_grain
 
 ),
 
-history_medians as (
+placed as (
+
+    select
+        figures.*,
+        series.sorted_values,
+        series.figure_count - 1 as history_periods,
+        series.figure_count / 2 as low_position,  -- a = ceil(m / 2) with m = n - 1
+        (series.figure_count - 1) / 2 + 1 as high_position,  -- b = floor(m / 2) + 1
+        array_position(series.sorted_values, figures.figure_value) as value_rank
+
+    from figures
+    inner join series
+        on
+            figures.pairing_id = series.pairing_id
+            and figures.measure = series.measure
+            and figures.period_grain = series.period_grain
+
+),
+
+candidates_of_figures as (
+
+    select
+        *,
+        case
+            when value_rank > high_position then 1
+            when value_rank > low_position then 2
+            else 3
+        end as candidate
+
+    from placed
+    where history_periods > 0
+
+),
+
+candidate_medians as (
+
+    select distinct
+        pairing_id,
+        measure,
+        period_grain,
+        candidate,
+        sorted_values,
+        low_position,
+        high_position,
+        trim_scale(
+            (
+                sorted_values[low_position + (candidate = 3)::integer]
+                + sorted_values[high_position + (candidate >= 2)::integer]
+            ) * 0.5
+        ) as history_median
+
+    from candidates_of_figures
+
+),
+
+candidate_spreads as (
+
+    select
+        candidate_medians.pairing_id,
+        candidate_medians.measure,
+        candidate_medians.period_grain,
+        candidate_medians.candidate,
+        candidate_medians.history_median,
+        array_agg(
+            abs(series_values.figure_value - candidate_medians.history_median)
+            order by abs(series_values.figure_value - candidate_medians.history_median)
+        ) as sorted_deviations,
+        sum(abs(series_values.figure_value - candidate_medians.history_median)) as deviation_sum
+
+    from candidate_medians
+    cross join lateral unnest(candidate_medians.sorted_values) as series_values (figure_value)
+    group by 1, 2, 3, 4, 5
+
+),
+
+spreads as (
+
+    select
+        candidates_of_figures.pairing_id,
+        candidates_of_figures.measure,
+        candidates_of_figures.period_code,
+        candidate_spreads.history_median,
+        own.deviation,
+        candidate_spreads.sorted_deviations,
+        candidate_spreads.deviation_sum,
+        candidates_of_figures.history_periods,
+        candidates_of_figures.low_position,
+        candidates_of_figures.high_position,
+        array_position(candidate_spreads.sorted_deviations, own.deviation) as deviation_rank
+
+    from candidates_of_figures
+    inner join candidate_spreads
+        on
+            candidates_of_figures.pairing_id = candidate_spreads.pairing_id
+            and candidates_of_figures.measure = candidate_spreads.measure
+            and candidates_of_figures.period_grain = candidate_spreads.period_grain
+            and candidates_of_figures.candidate = candidate_spreads.candidate
+    cross join
+        lateral (
+            select abs(candidates_of_figures.figure_value - candidate_spreads.history_median) as deviation
+        ) as own
+
+),
+
+history_stats as (
 
     select
         pairing_id,
         measure,
         period_code,
-        count(*)::integer as history_periods,
-        {{ exact_median('other_value') }} as history_median
+        history_median,
+        trim_scale(
+            (
+                sorted_deviations[low_position + (low_position >= deviation_rank)::integer]
+                + sorted_deviations[high_position + (high_position >= deviation_rank)::integer]
+            ) * 0.5
+        ) as history_mad,
+        (deviation_sum - deviation) / history_periods as history_mean_ad
 
-    from history
-    group by pairing_id, measure, period_code
-
-),
-
-history_spreads as (
-
-    select
-        history.pairing_id,
-        history.measure,
-        history.period_code,
-        {{ exact_median('abs(history.other_value - history_medians.history_median)') }} as history_mad,
-        avg(abs(history.other_value - history_medians.history_median)) as history_mean_ad
-
-    from history
-    inner join history_medians
-        on
-            history.pairing_id = history_medians.pairing_id
-            and history.measure = history_medians.measure
-            and history.period_code = history_medians.period_code
-    group by history.pairing_id, history.measure, history.period_code
+    from spreads
 
 ),
 
 scored as (
 
     select
-        figures.*,
-        coalesce(history_medians.history_periods, 0) as history_periods,
-        history_medians.history_median,
-        history_spreads.history_mad,
-        trim_scale(round(history_spreads.history_mean_ad, 6)) as history_mean_ad,
+        placed.reporting_unit_code,
+        placed.pairing_id,
+        placed.pairing_code,
+        placed.period_code,
+        placed.period_grain,
+        placed.period_start,
+        placed.report_period_code,
+        placed.measure,
+        placed.figure_value,
+        placed.is_approximate,
+        placed.history_periods,
+        history_stats.history_median,
+        history_stats.history_mad,
+        trim_scale(round(history_stats.history_mean_ad, 6)) as history_mean_ad,
         round(
             case
-                when coalesce(history_medians.history_periods, 0) < {{ quality_integer('outlier_min_history') }}
+                when placed.history_periods < {{ quality_integer('outlier_min_history') }}
                     then null
-                when history_spreads.history_mad > 0
-                    then 0.6745 * (figures.figure_value - history_medians.history_median) / history_spreads.history_mad
-                when history_spreads.history_mean_ad > 0
-                    then (figures.figure_value - history_medians.history_median)
-                    / (1.253314 * history_spreads.history_mean_ad)
+                when history_stats.history_mad > 0
+                    then 0.6745 * (placed.figure_value - history_stats.history_median) / history_stats.history_mad
+                when history_stats.history_mean_ad > 0
+                    then (placed.figure_value - history_stats.history_median)
+                    / (1.253314 * history_stats.history_mean_ad)
             end,
             4
         ) as modified_z,
         case
-            when figures.figure_value > 0 and history_medians.history_median > 0
+            when placed.figure_value > 0 and history_stats.history_median > 0
                 then round(
                     greatest(
-                        figures.figure_value / history_medians.history_median,
-                        history_medians.history_median / figures.figure_value
+                        placed.figure_value / history_stats.history_median,
+                        history_stats.history_median / placed.figure_value
                     ),
                     4
                 )
         end as ratio_to_median
 
-    from figures
-    left join history_medians
+    from placed
+    left join history_stats
         on
-            figures.pairing_id = history_medians.pairing_id
-            and figures.measure = history_medians.measure
-            and figures.period_code = history_medians.period_code
-    left join history_spreads
-        on
-            figures.pairing_id = history_spreads.pairing_id
-            and figures.measure = history_spreads.measure
-            and figures.period_code = history_spreads.period_code
+            placed.pairing_id = history_stats.pairing_id
+            and placed.measure = history_stats.measure
+            and placed.period_code = history_stats.period_code
 
 ),
 

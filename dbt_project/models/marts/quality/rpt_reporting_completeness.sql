@@ -4,12 +4,118 @@
 -- A period counts as received when a file for it loaded; the receipt time of a re-run
 -- (pairstats reprocess) is that of the original receipt, when the district sent it. A
 -- registration (a pairings-only file, no period) is no periodic report: it counts for none.
-
+--
+-- Who must report comes from the schedule's rows by `scope`: `unit` (the default) names one
+-- unit; `under` names a region and means every county-level unit below it — level 3 of the
+-- civil tree, and the divisions (level 2) of the Corps tree — and the region itself when it
+-- is one; `all` means every such unit of the register. Each unit follows one source: its own
+-- `unit` rows when it has any, else the `under` rows of its nearest region that has some
+-- (fewest levels up, either tree; the civil tree first, then the region code, on a tie), else
+-- the `all` rows. All rows of that source apply (a rule may change grain from some period).
 with
 
 schedule as (
 
-    select * from {{ ref('reporting_schedule') }}
+    select
+        *,
+        coalesce(nullif(trim(scope), ''), 'unit') as rule_scope
+
+    from {{ ref('reporting_schedule') }}
+
+),
+
+closure as (
+
+    select * from {{ ref('int_regions_flattened') }}
+
+),
+
+-- the units a rule names: county-level units of the civil tree, divisions of the Corps tree
+rule_units as (
+
+    select
+        tree,
+        region_code
+
+    from closure
+    where
+        levels_up = 0
+        and ((tree = 'civil' and ancestor_level = 3) or (tree = 'corps' and ancestor_level = 2))
+
+),
+
+-- every (unit, schedule row) that could apply, with how specific its source is
+candidate_rows as (
+
+    select
+        schedule.reporting_unit_code as unit_code,
+        -1 as distance,
+        true as is_civil,
+        schedule.*
+
+    from schedule
+    where schedule.rule_scope = 'unit'
+
+    union all
+
+    select
+        rule_units.region_code as unit_code,
+        closure.levels_up as distance,
+        closure.tree = 'civil' as is_civil,
+        schedule.*
+
+    from schedule
+    inner join closure
+        on schedule.reporting_unit_code = closure.ancestor_code
+    inner join rule_units
+        on
+            closure.tree = rule_units.tree
+            and closure.region_code = rule_units.region_code
+    where schedule.rule_scope = 'under'
+
+    union all
+
+    select
+        rule_units.region_code as unit_code,
+        1000 as distance,
+        rule_units.tree = 'civil' as is_civil,
+        schedule.*
+
+    from schedule
+    cross join rule_units
+    where schedule.rule_scope = 'all'
+
+),
+
+-- the one source each unit follows
+unit_sources as (
+
+    select distinct on (unit_code)
+        unit_code,
+        rule_scope,
+        reporting_unit_code as source_code
+
+    from candidate_rows
+    order by unit_code, distance, is_civil desc, reporting_unit_code
+
+),
+
+unit_schedule as (
+
+    select distinct
+        candidate_rows.unit_code as reporting_unit_code,
+        candidate_rows.grain,
+        candidate_rows.deadline_day,
+        candidate_rows.deadline_months_after,
+        candidate_rows.expected_from,
+        candidate_rows.expected_until
+
+    from candidate_rows
+    inner join unit_sources
+        on
+            candidate_rows.unit_code = unit_sources.unit_code
+            and candidate_rows.rule_scope = unit_sources.rule_scope
+            and candidate_rows.reporting_unit_code is not distinct from unit_sources.source_code
 
 ),
 
@@ -38,23 +144,6 @@ as_of as (
 
 ),
 
--- a unit's name and ancestors: the civil tree when it holds the code, else the Corps tree
-unit_regions as (
-
-    select distinct on (regions.region_code)
-        regions.region_code as reporting_unit_code,
-        region_name as unit_name,
-        level_2_code as region_code,
-        level_2_name as region_name,
-        level_1_code as province_code,
-        level_1_name as province_name
-
-    from regions
-    -- qualified: the output column region_code is the level-2 code
-    order by regions.region_code, (regions.tree = 'civil') desc
-
-),
-
 schedule_windows as (
 
     select
@@ -68,7 +157,7 @@ schedule_windows as (
             date_trunc(schedule.grain, as_of.quality_as_of::timestamp)::date
         ) as window_last_start
 
-    from schedule
+    from unit_schedule as schedule
     cross join as_of
     inner join periods as first_period
         on
@@ -131,37 +220,40 @@ first_receipts as (
 
 ),
 
-unexpected_periods as (
+unexpected_receipts as (
 
-    select
-        first_receipts.reporting_unit_code,
-        first_receipts.period_code,
-        first_receipts.period_grain,
-        first_receipts.period_start,
-        first_receipts.period_end,
-        unit_rule.deadline_day,
-        unit_rule.deadline_months_after
-
+    select first_receipts.*
     from first_receipts
-    -- the unit's own deadline rule, when the schedule knows the unit (same grain first)
-    left join lateral (
-        select
-            schedule.deadline_day,
-            schedule.deadline_months_after
-        from schedule
-        where schedule.reporting_unit_code = first_receipts.reporting_unit_code
-        order by
-            (schedule.grain = first_receipts.period_grain) desc,
-            (schedule.expected_from <= first_receipts.period_code) desc,
-            schedule.expected_from desc
-        limit 1
-    ) as unit_rule on true
     where not exists (
         select from expected_periods
         where
             expected_periods.reporting_unit_code = first_receipts.reporting_unit_code
             and expected_periods.period_code = first_receipts.period_code
     )
+
+),
+
+unexpected_periods as (
+
+    -- the unit's own deadline rule, when the schedule knows the unit (same grain first)
+    select distinct on (unexpected_receipts.reporting_unit_code, unexpected_receipts.period_code)
+        unexpected_receipts.reporting_unit_code,
+        unexpected_receipts.period_code,
+        unexpected_receipts.period_grain,
+        unexpected_receipts.period_start,
+        unexpected_receipts.period_end,
+        unit_rule.deadline_day,
+        unit_rule.deadline_months_after
+
+    from unexpected_receipts
+    left join unit_schedule as unit_rule
+        on unexpected_receipts.reporting_unit_code = unit_rule.reporting_unit_code
+    order by
+        unexpected_receipts.reporting_unit_code,
+        unexpected_receipts.period_code,
+        (unit_rule.grain = unexpected_receipts.period_grain) desc,
+        (unit_rule.expected_from <= unexpected_receipts.period_code) desc,
+        unit_rule.expected_from desc
 
 ),
 
@@ -178,6 +270,25 @@ unit_periods as (
         *,
         false as is_expected
     from unexpected_periods
+
+),
+
+-- a unit's name and ancestors: the civil tree when it holds the code, else the Corps tree
+unit_regions as (
+
+    select distinct on (regions.region_code)
+        regions.region_code as reporting_unit_code,
+        region_name as unit_name,
+        level_2_code as region_code,
+        level_2_name as region_name,
+        level_1_code as province_code,
+        level_1_name as province_name
+
+    from regions
+    -- only the units of this table (the register has every village)
+    where regions.region_code in (select reporting_unit_code from unit_periods)
+    -- qualified: the output column region_code is the level-2 code
+    order by regions.region_code, (regions.tree = 'civil') desc
 
 ),
 
