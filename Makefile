@@ -9,10 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: help install demo airflow test bench bench-national lint format lock clean distclean register-check
+.PHONY: help install demo airflow test bench bench-national lint format lock clean distclean register-check compose-env
 
 help:
-	@echo "make demo | airflow | test | bench | bench-national | lint | lock | register-check | clean | distclean"
+	@echo "make demo | airflow | test | bench | bench-national | lint | lock | register-check | compose-env | clean | distclean"
 
 # The lock file is the only source of versions; uv installs it exactly (hash-checked).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -59,6 +59,10 @@ lock:
 register-check: install
 	$(BIN)/python -m ingestion.register slice
 	git diff --exit-code -- ingestion/data/regions_slice.csv
+
+# docker-compose.yml's .env from .env.example with fresh secrets; FORCE=1 replaces an existing one.
+compose-env: install
+	$(BIN)/python -m ingestion.compose_env $(if $(filter 1,$(FORCE)),--force) .env
 
 clean:
 	rm -rf .pytest_cache .ruff_cache dbt_project/target dbt_project/logs bench-out

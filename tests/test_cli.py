@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import psycopg
-import yaml
 
 from ingestion.config import CHECKOUT, Settings
 
@@ -83,14 +82,6 @@ def test_settings_defaults_and_separate_homes(tmp_path):
     b = Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "b")})
     assert a.pgdata != b.pgdata  # two homes never share an embedded database
     assert Settings.from_env({"PAIRSTATS_MAX_FILE_MB": "2"}).max_file_bytes == 2 * 1024 * 1024
-
-
-def test_docker_compose_parses():
-    doc = yaml.safe_load((CHECKOUT / "docker-compose.yml").read_text(encoding="utf-8"))
-    assert {"warehouse", "pairstats"} <= set(doc["services"])
-    env = doc["services"]["pairstats"]["environment"]
-    assert env["PAIRSTATS_WAREHOUSE_URL"].startswith("postgresql://")
-    assert {"PAIRSTATS_SMTP_URL", "PAIRSTATS_ALERT_EMAILS"} <= set(env)
 
 
 def test_readme_lists_every_error_code():
