@@ -7,6 +7,7 @@ pairstats reprocess [ID...]             run received files again from the archiv
 pairstats quality [--as-of DATE]        the nightly checks, Data Docs and the digest, without Airflow
 pairstats demo [--landing DIR]          generate the five regions' submissions and ingest them
 pairstats warehouse url|init|stop       the warehouse in use
+pairstats bi add|list|remove [NAME]     logins for BI tools (group bi_reader: marts only)
 pairstats register import [--full]      (re)load the region register
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import logging
 import sys
@@ -250,6 +252,53 @@ def cmd_warehouse(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bi(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion import bi
+
+    try:
+        if args.action == "add":
+            login = bi.add_login(args.name, settings, valid_until=args.valid_until)
+        elif args.action == "remove":
+            bi.remove_login(args.name, settings)
+            print(f"已删除 BI 登录 {args.name} / BI login {args.name} removed")
+            return 0
+        else:
+            return _print_logins(bi.list_logins(settings), as_json=args.json)
+    except bi.BIError as exc:
+        print(f"✘ {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"已创建 BI 登录 {login.name}（bi_reader 成员：只读 marts） / BI login {login.name} created"
+        " (in bi_reader: reads marts only)"
+    )
+    print(f"连接地址 / connection URL:\n  {login.url}")
+    print(f"密码只显示这一次 / the password, shown this once: {login.password}")
+    if not login.tcp:
+        print(
+            "注意：内置仓库只监听 unix socket，BI 工具须经 TCP 连接：设置 PAIRSTATS_WAREHOUSE_LISTEN=127.0.0.1:5433 /"
+            " note: the embedded warehouse listens on a unix socket only; for a BI tool over TCP set"
+            " PAIRSTATS_WAREHOUSE_LISTEN=127.0.0.1:5433 (the URL above then names that address)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _print_logins(logins, *, as_json: bool) -> int:
+    if as_json:
+        for login in logins:
+            until = login.valid_until.isoformat() if login.valid_until else None
+            print(json.dumps({"name": login.name, "created": login.created, "valid_until": until}))
+        return 0
+    if not logins:
+        print("没有 BI 登录 / no BI logins")
+        return 0
+    print(f"{'login':<32} {'created / 创建':<26} valid until / 有效期至")
+    for login in logins:
+        until = login.valid_until.isoformat() if login.valid_until else "—"
+        print(f"{login.name:<32} {login.created or '—':<26} {until}{'' if login.can_login else '  (NOLOGIN)'}")
+    return 0
+
+
 def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
     with _connect(settings) as conn:
         n = init_warehouse(conn, full_register=args.full, force=True)
@@ -331,6 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("warehouse", help="the warehouse in use")
     p.add_argument("action", choices=["url", "init", "stop"])
     p.set_defaults(func=cmd_warehouse)
+
+    p = sub.add_parser("bi", help="logins for BI tools: members of bi_reader, which reads marts only")
+    bi_sub = p.add_subparsers(dest="action", required=True)
+    q = bi_sub.add_parser("add", help="create a login with a generated password; print its connection URL")
+    q.add_argument("name", help="a lowercase identifier, e.g. superset")
+    q.add_argument("--valid-until", type=dt.date.fromisoformat, help="the password expires then (YYYY-MM-DD)")
+    q = bi_sub.add_parser("list", help="the BI logins")
+    q.add_argument("--json", action="store_true", help="one JSON object per login per line")
+    q = bi_sub.add_parser("remove", help="drop a BI login (refuses any other role)")
+    q.add_argument("name")
+    p.set_defaults(func=cmd_bi)
 
     p = sub.add_parser("register", help="the region register")
     p.add_argument("action", choices=["import"])

