@@ -90,7 +90,7 @@ class Ingester:
         # and the archived copy is kept). Per small file this halves the ingest time.
         conn.execute("set synchronous_commit to off")
         conn.commit()
-        from ingestion.validate import warm_up
+        from ingestion.suites import warm_up
 
         warm_up()  # GX's import and context cost seconds once per process, not per file
 

@@ -195,9 +195,10 @@ def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = N
     """Run the nightly suites with GX's SQL engine on the warehouse, in one Checkpoint that
     updates the Data Docs; record the direct warehouse expectations as checks. Returns the
     Data Docs index (a path or the configured URL)."""
-    from ingestion.validate import _quiet_gx, _raise_if_gx_failed
+    from ingestion.suites import quiet_gx
+    from ingestion.validate import raise_if_gx_failed
 
-    _quiet_gx()
+    quiet_gx()
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import (
@@ -264,7 +265,7 @@ def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = N
     for validation in result.run_results.values():
         suite_meta = suites[validation.suite_name]["meta"]
         for res in validation.results:
-            _raise_if_gx_failed(res, res.expectation_config)  # an expectation that raised fails the run
+            raise_if_gx_failed(res, res.expectation_config)  # an expectation that raised fails the run
             if suite_meta.get("results") == "gx":  # else a check of int_quality_checks: recorded row by row
                 rows.append(_gx_check_row(validation.suite_name, suite_meta, res))
     if rows:

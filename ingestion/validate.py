@@ -4,10 +4,8 @@
 ``Batch.validate`` call and turns every failing (row, expectation) into a ``Problem``: the
 expectation's ``meta.reason_code`` is the code, the row is the chunk's ``_row``.
 
-Cost model: importing GX takes seconds, so nothing of GX is imported with this module. The
-first ``validate`` (or ``warm_up()``) imports it, builds one ephemeral Data Context for the
-process, a pandas data source with one dataframe asset and a whole-dataframe batch
-definition, and loads the four suites; later calls reuse them.
+The GX runtime (context, batch definition, suites, each kind's ``FramePlan``) is built once
+per process by ``ingestion.suites`` on the first ``validate`` (or ``suites.warm_up()``).
 
 Speed (``python -m ingestion.bench_validate`` measures it). Everything below keeps GX's pandas
 metrics vectorised and changes no outcome; without it a million activity rows took ~5 s:
@@ -19,50 +17,37 @@ metrics vectorised and changes no outcome; without it a million activity rows to
   function over every row of anything else. A date outside the nanosecond range (a year
   typed as 0024) keeps its unit; GX then compares row by row, with the same answers.
 - Columns with an in-set rule become categoricals, optional columns with only a lower bound
-  get their nulls replaced by that bound (see ``_frame_plan``).
+  get their nulls replaced by that bound (see ``suites._frame_plan``).
 - In-set parameters are cut to the codes present in the chunk (same outcome, and GX's cost
   per call grows with the size of every parameter it serialises).
-- GX's md5 fingerprint of every batch is switched off (``_skip_batch_fingerprint``).
+- GX's md5 fingerprint of every batch is switched off (``suites._skip_batch_fingerprint``).
 - One ``Batch.validate`` per chunk for the whole suite, result format COMPLETE without the
   index query or the value lists. Failing rows are mapped through the positions, not with
   ``unexpected_index_column_names`` (GX builds that list with a Python lookup per cell).
-
-The suites are generated from ``ingestion/contract.py`` by ``expectations/build_suites.py``;
-``PAIRSTATS_EXPECTATIONS_DIR`` points at another folder of suites.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import logging
 import math
-import os
-import threading
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ingestion.contract import RECORD_KINDS, FieldType, RecordKind
-from ingestion.problems import CATALOG, Problem
-
-if TYPE_CHECKING:
-    from great_expectations.core import ExpectationSuite
-    from great_expectations.core.batch_definition import BatchDefinition
-    from great_expectations.data_context import EphemeralDataContext
-
-EXPECTATIONS_ENV = "PAIRSTATS_EXPECTATIONS_DIR"
-# columns added to every row before validation, named by the suites (expectations/build_suites.py)
-PAIRING_REF = "_pairing_ref"
-PERIOD_START = "_period_start"
-PERIOD_END = "_period_end"
-ROW_PARAMETERS = (PAIRING_REF, PERIOD_START, PERIOD_END)
-DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
-SUITE_PREFIX = "pairstats_"
+from ingestion.problems import Problem
+from ingestion.suites import (
+    PAIRING_REF,
+    PERIOD_END,
+    PERIOD_START,
+    ROW_PARAMETERS,
+    FramePlan,
+    describe,
+    get_runtime,
+    gx_lock,
+)
 
 # COMPLETE: every failing row's index, not the first 20. No index query string (a Python
 # rendering of every failing index, unused here), no values in the lists we do not read.
@@ -75,8 +60,6 @@ RESULT_FORMAT: dict[str, Any] = {
 
 _NUMERIC = (FieldType.COUNT, FieldType.MONEY, FieldType.NUMBER)
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class ValidationParams:
@@ -87,203 +70,6 @@ class ValidationParams:
     period_end: dt.date | None  # inclusive
     known_pairings: frozenset[str]  # pairing codes registered for the reporting unit
     today: dt.date
-
-
-@dataclass(frozen=True)
-class _FramePlan:
-    """How to lay out a kind's columns for GX, derived from its suite when it is loaded."""
-
-    categorical: frozenset[str]  # columns with an in-set expectation
-    set_parameters: dict[str, tuple[str, ...]]  # in-set $PARAMETER name -> the columns tested against it
-    fill: dict[str, float]  # optional column only checked against a lower bound -> that bound
-
-
-@dataclass
-class _Runtime:
-    context: EphemeralDataContext
-    batch_definition: BatchDefinition
-    suites: dict[str, ExpectationSuite]  # record kind -> suite
-    plans: dict[str, _FramePlan]  # record kind -> frame layout
-    folder: Path
-
-
-_runtime: _Runtime | None = None
-_lock = threading.RLock()  # one GX run at a time: the data source's engine is shared
-
-
-# --------------------------------------------------------------------------- set-up
-
-
-def expectations_dir() -> Path:
-    configured = os.environ.get(EXPECTATIONS_ENV, "").strip()
-    return Path(configured) if configured else DEFAULT_EXPECTATIONS_DIR
-
-
-def warm_up() -> None:
-    """Import GX, create the context and load the suites now rather than on first use."""
-    _get_runtime()
-
-
-def _get_runtime() -> _Runtime:
-    global _runtime
-    if _runtime is None:
-        with _lock:
-            if _runtime is None:
-                _runtime = _create_runtime(expectations_dir())
-    return _runtime
-
-
-def _quiet_gx() -> None:
-    # No usage statistics; the context config below says so too.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-
-
-def _create_runtime(folder: Path) -> _Runtime:
-    _quiet_gx()
-    with warnings.catch_warnings():
-        # GX imports the deprecated sre_constants / sre_parse modules
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-
-    config = DataContextConfig(
-        # in memory only; the default would create a temporary data-docs site on disk
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        analytics_enabled=False,
-        # GX draws a tqdm "Calculating Metrics" bar on stderr for every suite run
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-    )
-    _skip_batch_fingerprint()
-    context = gx.get_context(mode="ephemeral", project_config=config)
-    datasource = context.data_sources.add_pandas("pairstats_rows")
-    asset = datasource.add_dataframe_asset("normalised_rows")
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole_chunk")
-    suites = {kind: _load_suite(gx, folder, kind) for kind in RECORD_KINDS}
-    plans = {kind: _frame_plan(suite) for kind, suite in suites.items()}
-    return _Runtime(context=context, batch_definition=batch_definition, suites=suites, plans=plans, folder=folder)
-
-
-def _skip_batch_fingerprint() -> None:
-    """Stop GX hashing every dataframe it is given.
-
-    On each batch load the pandas engine stores an md5 of the whole frame
-    (``pd.util.hash_pandas_object``) in the batch markers, unless the frame's memory usage is
-    above ``HASH_THRESHOLD`` (1 GB). Nothing reads that fingerprint here, and it cost more than
-    the validation itself: ~0.24 s per million rows, twice per ``Batch.validate`` (the batch
-    is loaded by ``get_batch`` and again by the validator). A threshold of 0 skips it.
-    """
-    from great_expectations.execution_engine import pandas_execution_engine
-
-    if not hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
-        log.warning("GX no longer has pandas_execution_engine.HASH_THRESHOLD; batches will be hashed")
-        return
-    pandas_execution_engine.HASH_THRESHOLD = 0
-
-
-def _load_suite(gx: Any, folder: Path, kind: str) -> ExpectationSuite:
-    path = folder / f"{kind}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RuntimeError(f"cannot read GX suite {path}: {exc}") from exc
-    suite = gx.ExpectationSuite(**data)
-    # ExpectationSuite(...) logs and DROPS an expectation whose configuration is invalid;
-    # a suite that lost a rule must not load.
-    if len(suite.expectations) != len(data.get("expectations", [])):
-        raise RuntimeError(
-            f"GX suite {path}: {len(data.get('expectations', []))} expectations in the file, "
-            f"{len(suite.expectations)} valid; regenerate with expectations/build_suites.py"
-        )
-    if suite.name != f"{SUITE_PREFIX}{kind}":
-        raise RuntimeError(f"GX suite {path} is named {suite.name!r}, expected {SUITE_PREFIX}{kind!r}")
-    fields = set(RECORD_KINDS[kind].field_names)
-    for exp in suite.expectations:
-        meta = exp.meta or {}
-        code = meta.get("reason_code")
-        if code not in CATALOG:
-            raise RuntimeError(f"GX suite {path}: {exp.expectation_type} has no known meta.reason_code ({code!r})")
-        config = exp.configuration
-        named = [config.kwargs.get(k) for k in ("column", "column_A", "column_B")] + [
-            meta.get("column"),
-            meta.get("other_column"),
-        ]
-        unknown = [c for c in named if c is not None and c not in fields and c not in ROW_PARAMETERS]
-        if unknown:
-            raise RuntimeError(
-                f"GX suite {path}: {_describe(config)} names {unknown}, not fields of {kind} in contract.py; "
-                "regenerate with expectations/build_suites.py"
-            )
-    return suite
-
-
-def _frame_plan(suite: ExpectationSuite) -> _FramePlan:
-    """Which columns GX gets as categoricals, and which get their nulls filled.
-
-    - A column with an in-set expectation becomes a categorical: GX calls ``isna`` on it
-      several times per expectation, which is free on a categorical and costs ~16 ms per
-      million rows on a ``str`` column.
-    - A column whose only expectations are lower bounds (an optional count or amount: no
-      not-null rule, no pair rule) gets its nulls replaced by that bound. GX drops a
-      column's nulls before a "between" test with ``df[df[col].notnull()]``, which copies
-      every column of the frame unless nothing is null; a null and the bound both pass the
-      test, so the outcome is the same and the copy is avoided.
-    """
-    uses: dict[str, list[Any]] = {}
-    in_conditions: set[str] = set()  # a null there is what a row condition may test: never filled
-    for exp in suite.expectations:
-        config = exp.configuration
-        for key in ("column", "column_A", "column_B"):
-            if key in config.kwargs:
-                uses.setdefault(config.kwargs[key], []).append(config)
-        in_conditions |= _condition_columns(config.kwargs.get("row_condition"))
-    categorical = {
-        c for c, configs in uses.items() if any(x.type == "expect_column_values_to_be_in_set" for x in configs)
-    }
-    fill: dict[str, float] = {}
-    for column, configs in uses.items():
-        bounds = [
-            x.kwargs.get("min_value")
-            for x in configs
-            if x.type == "expect_column_values_to_be_between"
-            and x.kwargs.get("max_value") is None
-            and not x.kwargs.get("strict_min")
-            and not x.kwargs.get("row_condition")
-        ]
-        if column in in_conditions:
-            continue
-        if len(bounds) == len(configs) and all(isinstance(b, int | float) for b in bounds):
-            fill[column] = float(max(bounds))
-    set_parameters: dict[str, tuple[str, ...]] = {}
-    for exp in suite.expectations:
-        config = exp.configuration
-        value_set = config.kwargs.get("value_set")
-        if config.type == "expect_column_values_to_be_in_set" and isinstance(value_set, dict):
-            name = value_set["$PARAMETER"]
-            set_parameters[name] = (*set_parameters.get(name, ()), config.kwargs["column"])
-    return _FramePlan(categorical=frozenset(categorical), fill=fill, set_parameters=set_parameters)
-
-
-def _condition_columns(condition: Any) -> set[str]:
-    """The columns a row condition (GX's serialised form, or its objects) names."""
-    if condition is None or isinstance(condition, str):
-        return set()
-    if hasattr(condition, "model_dump"):
-        condition = condition.model_dump()
-    elif hasattr(condition, "dict"):
-        condition = condition.dict()
-    found: set[str] = set()
-    if isinstance(condition, dict):
-        column = condition.get("column")
-        if isinstance(column, dict) and "name" in column:
-            found.add(column["name"])
-        for part in condition.get("conditions") or ():
-            found |= _condition_columns(part)
-    return found
 
 
 # --------------------------------------------------------------------------- validation
@@ -362,7 +148,7 @@ def validate_rows(
     missing = [c for c in (*record.field_names, "_row", *ROW_PARAMETERS) if c not in df.columns]
     if missing:
         raise ValueError(f"validate({kind!r}): the frame lacks columns {missing}")
-    rt = _get_runtime()
+    rt = get_runtime()
     if len(df) == 0:
         return []
     plan = rt.plans[kind]
@@ -373,7 +159,7 @@ def validate_rows(
         # 10,000 known pairings cost ~1 s per call. Only the codes present can matter.
         present = set().union(*(frame[c].cat.categories for c in columns))
         values[name] = [v for v in values[name] if v in present]
-    with _lock:
+    with gx_lock:
         batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(rt.suites[kind], result_format=RESULT_FORMAT, expectation_parameters=values)
     return _problems(record, df, result)
@@ -385,7 +171,7 @@ def suite_parameters(today: dt.date, known_pairing_refs: frozenset[str]) -> dict
     return {"today": dt.datetime.combine(today, dt.time.min), "known_pairing_refs": sorted(known_pairing_refs)}
 
 
-def _frame_for_gx(record: RecordKind, df: pd.DataFrame, plan: _FramePlan) -> pd.DataFrame:
+def _frame_for_gx(record: RecordKind, df: pd.DataFrame, plan: FramePlan) -> pd.DataFrame:
     columns: dict[str, Any] = {}
     for f in record.fields:
         s = df[f.name]
@@ -438,7 +224,7 @@ def _problems(record: RecordKind, df: pd.DataFrame, result: Any) -> list[tuple[i
     seen: set[tuple[int, str]] = set()  # R010 comes from two expectations: a row is outside once
     for res in result.results:
         config = res.expectation_config
-        _raise_if_gx_failed(res, config)
+        raise_if_gx_failed(res, config)
         if res.success:
             continue
         meta = config.meta or {}
@@ -449,7 +235,7 @@ def _problems(record: RecordKind, df: pd.DataFrame, result: Any) -> list[tuple[i
         positions = res.result.get("unexpected_index_list")
         if positions is None or len(positions) != res.result.get("unexpected_count"):
             raise RuntimeError(
-                f"GX expectation {_describe(config)} failed without reporting all its failing rows: {res.result}"
+                f"GX expectation {describe(config)} failed without reporting all its failing rows: {res.result}"
             )
         pos = np.asarray(positions, dtype=np.int64)
         rows = df["_row"].iloc[pos].tolist()
@@ -489,13 +275,7 @@ def _row_params(code: str, df: pd.DataFrame, pos: int) -> dict[str, Any]:
     }
 
 
-def _describe(config: Any) -> str:
-    kw = config.kwargs
-    where = kw.get("column") or f"{kw.get('column_A')}/{kw.get('column_B')}"
-    return f"{config.type}({where}) [{(config.meta or {}).get('reason_code')}]"
-
-
-def _raise_if_gx_failed(res: Any, config: Any) -> None:
+def raise_if_gx_failed(res: Any, config: Any) -> None:
     """GX catches an exception inside an expectation and reports it as a failed result.
 
     ``exception_info`` is either ``{"raised_exception": ..., "exception_message": ...}`` or,
@@ -505,7 +285,7 @@ def _raise_if_gx_failed(res: Any, config: Any) -> None:
     entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
     for entry in entries:
         if entry.get("raised_exception"):
-            raise RuntimeError(f"GX expectation {_describe(config)} raised: {entry.get('exception_message')}")
+            raise RuntimeError(f"GX expectation {describe(config)} raised: {entry.get('exception_message')}")
 
 
 def _text(value: Any) -> str | None:

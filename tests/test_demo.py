@@ -16,7 +16,8 @@ import pytest
 
 from ingestion.bench_files import write_bench_activities
 from ingestion.contract import RECORD_KINDS, FieldType
-from ingestion.demo import MEASURES, DemoResult, generate_demo
+from ingestion.demo import DemoResult, generate_demo
+from ingestion.demo_totals import MEASURES
 
 DATA = Path(__file__).resolve().parents[1] / "ingestion" / "data"
 MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")

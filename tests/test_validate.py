@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingestion import validate as validation
+from ingestion import suites
 from ingestion.contract import RECORD_KINDS, FieldType
 from ingestion.problems import CATALOG, Problem
 from ingestion.validate import ValidationParams, validate
@@ -301,7 +301,7 @@ def test_gx_exception_inside_an_expectation_fails_loudly(monkeypatch):
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    validation.warm_up()
+    suites.warm_up()
     # comparing a text column with a number raises inside GX, which reports it as a result
     broken = gx.ExpectationSuite(
         name="pairstats_activities",
@@ -309,7 +309,7 @@ def test_gx_exception_inside_an_expectation_fails_loudly(monkeypatch):
             gxe.ExpectColumnValuesToBeBetween(column="title", min_value=0, meta={"reason_code": "R004_NEGATIVE"})
         ],
     )
-    monkeypatch.setitem(validation._get_runtime().suites, "activities", broken)
+    monkeypatch.setitem(suites.get_runtime().suites, "activities", broken)
     with pytest.raises(RuntimeError, match=r"expect_column_values_to_be_between\(title\)"):
         validate("activities", frame("activities", [GOOD["activities"]]), PARAMS)
 
@@ -317,7 +317,7 @@ def test_gx_exception_inside_an_expectation_fails_loudly(monkeypatch):
 def test_gx_does_not_hash_every_batch(monkeypatch):
     from great_expectations.execution_engine import pandas_execution_engine
 
-    validation.warm_up()
+    suites.warm_up()
 
     def refuse(df):
         raise AssertionError("GX fingerprinted the batch")
@@ -340,13 +340,13 @@ def test_every_expectation_has_a_catalogued_reason_code():
         for exp in data["expectations"]:
             assert exp["meta"]["reason_code"] in CATALOG, (kind, exp)
     # and the suites as GX loaded them say the same
-    for suite in validation._get_runtime().suites.values():
+    for suite in suites.get_runtime().suites.values():
         for exp in suite.expectations:
             assert exp.meta["reason_code"] in CATALOG
 
 
 def test_suites_are_loaded_from_the_json_files():
-    loaded = validation._get_runtime().suites
+    loaded = suites.get_runtime().suites
     for kind, data in _suite_files().items():
         assert [e.configuration.to_json_dict()["type"] for e in loaded[kind].expectations] == [
             e["type"] for e in data["expectations"]
@@ -355,9 +355,9 @@ def test_suites_are_loaded_from_the_json_files():
 
 def test_expectations_dir_is_overridable(monkeypatch, tmp_path):
     monkeypatch.setenv("PAIRSTATS_EXPECTATIONS_DIR", str(tmp_path))
-    assert validation.expectations_dir() == tmp_path
+    assert suites.expectations_dir() == tmp_path
     monkeypatch.delenv("PAIRSTATS_EXPECTATIONS_DIR")
-    assert validation.expectations_dir() == SUITES
+    assert suites.expectations_dir() == SUITES
 
 
 @pytest.mark.slow
