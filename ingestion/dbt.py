@@ -26,8 +26,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
 from ingestion.config import CHECKOUT, Settings
-from ingestion.warehouse import libpq_params, warehouse_url
+from ingestion.warehouse import analyze_stale, libpq_params, warehouse_url
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +121,27 @@ def run_dbt(args: list[str], url: str | None = None, *, settings: Settings | Non
     (state / "target").mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(parents=True, exist_ok=True)
     env = {**_QUIET_ENV, **dbt_env(url)}
+    _analyze_sources(url)
     with _LOCK, _environment(env):
         log.info("dbt %s", " ".join(full_args))
         result = dbtRunner().invoke(full_args)
     if result.exception is not None:
         log.error("dbt %s raised: %s", args[0], result.exception)
     return bool(result.success)
+
+
+def _analyze_sources(url: str) -> None:
+    """Statistics for what the models read (``warehouse.analyze_stale``), so that the first
+    build after a backlog is not planned as if raw.* were empty. A warehouse that cannot be
+    reached is left to dbt to report."""
+    try:
+        with psycopg.connect(url) as conn:
+            analysed = analyze_stale(conn)
+    except psycopg.Error as exc:
+        log.warning("could not refresh the statistics of the source tables: %s", exc)
+        return
+    if analysed:
+        log.info("analysed %s (changed since their last statistics)", ", ".join(analysed))
 
 
 def run(args: Sequence[str], settings: Settings | None = None) -> bool:

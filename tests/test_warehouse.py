@@ -39,3 +39,35 @@ def test_sqlalchemy_and_libpq_forms():
         "dbname": "wh",
     }
     assert warehouse.with_database(url, "airflow") == "postgresql://user:secret@db.example:6543/airflow"
+
+
+def test_audit_statistics_are_kept_so_per_file_lookups_stay_index_probes(db):
+    """Without statistics (autovacuum off, or not run yet) the planner read the whole audit table
+    for every new file; keep_statistics analyses it once enough of it changed."""
+    from ingestion import audit
+
+    db.execute(
+        """insert into audit.submission_files (file_hash, original_name, size_bytes, status, reporting_unit_code,
+                                               period, record_kinds)
+           select md5(i::text), i || '.csv', 1, 'rejected', lpad((i % 3000)::text, 6, '0'), '2025-01', '{activities}'
+           from generate_series(1, 5000) as i"""
+    )
+    db.commit()
+    db.execute("select pg_stat_force_next_flush()")  # this backend's counters, now (PostgreSQL 15+)
+    db.commit()
+    assert audit.keep_statistics(db) is True
+    analysed = db.execute("select reltuples from pg_class where oid = 'audit.submission_files'::regclass").fetchone()[0]
+    assert analysed == 5000
+    assert audit.keep_statistics(db) is False  # nothing changed since
+    plan = "\n".join(
+        r[0]
+        for r in db.execute(
+            "explain select submission_id from audit.submission_files"
+            " where file_hash = 'x' and status <> 'duplicate' and reprocess_of is null"
+        )
+    )
+    assert "submission_files_hash_once_uq" in plan, plan
+    assert (
+        audit.previous_copy(db, md5 := db.execute("select md5('7')").fetchone()[0])
+        == db.execute("select submission_id from audit.submission_files where file_hash = %s", (md5,)).fetchone()[0]
+    )
