@@ -10,9 +10,11 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
 .PHONY: help install demo airflow test bench bench-national lint format lock clean distclean register-check compose-env
+.PHONY: topology topology-stop topology-test
+.PHONY: ui-test
 
 help:
-	@echo "make demo | airflow | test | bench | bench-national | lint | lock | register-check | compose-env | clean | distclean"
+	@echo "make demo | airflow | test | bench | bench-national | lint | lock | register-check | compose-env | topology | topology-stop | topology-test | ui-test | clean | distclean"
 
 # The lock file is the only source of versions; uv installs it exactly (hash-checked).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -34,6 +36,12 @@ airflow: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The Airflow UI in Debian's Chromium (Playwright): a real ingest run, the api-server, login, the
+# grid's mapped batches and the refused file; rewrites docs/airflow-*.png (1-1.5 min; also in make test).
+# Installs chromium and fonts-noto-cjk with apt-get when /usr/bin/chromium is missing.
+ui-test: install
+	PAIRSTATS_UI_SCREENSHOTS=docs $(BIN)/python -m pytest -m ui tests/test_ui.py $(UI_TEST_ARGS)
 
 bench: install
 	$(BIN)/python -m ingestion.bench
@@ -59,6 +67,20 @@ lock:
 register-check: install
 	$(BIN)/python -m ingestion.register slice
 	git diff --exit-code -- ingestion/data/regions_slice.csv
+
+# docker-compose.yml's Celery topology natively (api-server, scheduler, dag-processor, triggerer, two
+# Celery workers) on this machine's PostgreSQL (127.0.0.1:5432) and Redis (db 5); logs and pids in
+# $PAIRSTATS_HOME/topology (README "Deployment"). topology-stop ends exactly those processes.
+topology: install
+	$(BIN)/python -m ingestion.topology start
+
+topology-stop: install
+	$(BIN)/python -m ingestion.topology stop
+
+# Starts its own topology (fresh databases, temporary home, free ports), lands batches on two
+# workers, kills one, restarts the warehouse, overlaps two runs (~5-6 min; not part of make test)
+topology-test: install
+	$(BIN)/python -m pytest -m topology tests/test_topology.py $(TOPOLOGY_TEST_ARGS)
 
 # docker-compose.yml's .env from .env.example with fresh secrets; FORCE=1 replaces an existing one.
 compose-env: install

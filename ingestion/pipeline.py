@@ -69,19 +69,26 @@ class _File:
     stages: list[TableStage] = field(default_factory=list)
     staged: list[StagedChunk] = field(default_factory=list)
     t0: float = 0.0
+    recorded: bool = False  # this run recorded the file already: ``out`` is that outcome
 
     @property
     def ready(self) -> bool:
-        return self.out.status == "loaded" and self.refusal is None
+        return self.out.status == "loaded" and self.refusal is None and not self.recorded
 
 
 class Ingester:
     """Ingests files into one warehouse connection. One per process; reuse it for every batch."""
 
-    def __init__(self, conn: psycopg.Connection, settings: Settings, *, run_id: str = "cli") -> None:
+    def __init__(
+        self, conn: psycopg.Connection, settings: Settings, *, run_id: str = "cli", resume: bool = False
+    ) -> None:
+        """``resume``: this may be a retry of an attempt that died (an Airflow task): a file that
+        ``run_id`` already recorded (same landing path, same bytes) is reported as that outcome,
+        never received a second time (no second audit row, no ``duplicate``)."""
         self.conn = conn
         self.settings = settings
         self.run_id = run_id
+        self.resume = resume
         self._codes: frozenset[str] | None = None
         apply_schema(conn)
         # A commit returns before its WAL reaches the disk (the rows are still written, in order,
@@ -233,9 +240,9 @@ class Ingester:
     # -- one file, streamed --------------------------------------------------------------
 
     def _stream(self, f: _File, *, dry_run: bool) -> None:
-        out = f.out
         checking_a_copy = self._claim(f, dry_run=dry_run)
-        if out.status == "duplicate":
+        out = f.out
+        if out.status == "duplicate" or f.recorded:
             return
         self._read(f)
         self._open_audit(f)
@@ -266,6 +273,8 @@ class Ingester:
         duplicate. Returns whether a check goes on as a re-run of the first copy."""
         out = f.out
         self.conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (out.file_hash,))
+        if not dry_run and self._recorded(f):
+            return False
         previous = audit.previous_copy(self.conn, out.file_hash)
         if previous is None or out.reprocess_of is not None:
             return False
@@ -277,6 +286,19 @@ class Ingester:
         # a check goes on (the district wants to know what is in the file): as a re-run of
         # the first copy, which is what the rolled-back transaction can hold
         out.reprocess_of = previous
+        return True
+
+    def _recorded(self, f: _File) -> bool:
+        """With ``resume``: take the outcome this run already recorded for the file, if any."""
+        if f.recorded:
+            return True
+        if not self.resume or f.out.file_hash is None or f.out.reprocess_of is not None:
+            return False
+        earlier = audit.recorded_in_run(self.conn, f.out.file, f.out.file_hash, self.run_id)
+        if earlier is None:
+            return False
+        log.info("%s: recorded by an earlier attempt of this run (%s), not received again", f.out.file, earlier.status)
+        f.out, f.recorded = earlier, True
         return True
 
     # -- a batch -------------------------------------------------------------------------
@@ -305,6 +327,9 @@ class Ingester:
         hashes: set[str] = set()
         for f in batch:
             if f.out.file_hash is None:
+                continue
+            if self._recorded(f):  # an earlier attempt of this run (a retried task) committed it
+                hashes.add(f.out.file_hash)
                 continue
             if f.out.file_hash in hashes:  # twice in one batch: the second copy is a duplicate
                 f.out.status = "duplicate"
@@ -381,7 +406,7 @@ class Ingester:
 
     def _commit_file(self, f: _File) -> FileOutcome:
         """Load one staged file of a batch in its own transaction."""
-        if f.out.file_hash is None:
+        if f.out.file_hash is None or f.recorded:
             return f.out
         self.conn.commit()
         try:
@@ -392,7 +417,8 @@ class Ingester:
                     f.out.submission_id = self._insert_audit(f)
                 else:
                     self._land(f)
-                self._record_timings(f.out, batched=True)  # in the same transaction: one commit a file
+                if not f.recorded:
+                    self._record_timings(f.out, batched=True)  # in the same transaction: one commit a file
         except Exception as exc:
             self._failed(f, exc, dry_run=False)
             self._record_timings(f.out, batched=True)
@@ -403,7 +429,7 @@ class Ingester:
 
     def _land(self, f: _File) -> None:
         self._claim(f, dry_run=False)
-        if f.out.status == "duplicate":  # another worker took the same bytes meanwhile
+        if f.out.status == "duplicate" or f.recorded:  # another worker (or attempt) took the same bytes meanwhile
             return
         self._open_audit(f)
         if not f.ready:
@@ -488,6 +514,9 @@ class Ingester:
                 out.submission_id = self._insert_audit(f)
 
     def _done(self, f: _File, *, dry_run: bool) -> FileOutcome:
+        if f.recorded:
+            self.conn.commit()
+            return f.out
         f.out.timings["total"] = time.perf_counter() - f.t0
         if not dry_run:
             self._record_timings(f.out)

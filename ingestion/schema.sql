@@ -70,6 +70,9 @@ create unique index if not exists submission_files_hash_once_uq
     on audit.submission_files (file_hash) where status <> 'duplicate' and reprocess_of is null;
 create index if not exists submission_files_unit_period_idx
     on audit.submission_files (reporting_unit_code, period);
+-- what a run already recorded for a file (a retried Airflow batch reports it, not a second row)
+create index if not exists submission_files_run_idx
+    on audit.submission_files (run_id, landing_path);
 
 -- Which loaded file is the current version of each reporting unit × period × record kind,
 -- and which earlier one it replaced: the one definition of "current", read by the ingester

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingestion import audit
 from ingestion.config import Settings
 from ingestion.files import expand_paths
 from ingestion.outcome import FileOutcome
@@ -92,6 +93,7 @@ def ingest_files(
     size = batch_files or ingester.settings.batch_files
     for start in range(0, len(files), size):
         outcomes = ingester.ingest_many(files[start : start + size])
+        audit.keep_statistics(ingester.conn)  # the per-file lookups stay index probes as the audit grows
         result.outcomes.extend(outcomes)
         for outcome in outcomes:
             if on_outcome:
@@ -169,12 +171,16 @@ def workers_for(files: int, settings: Settings, requested: int | None) -> int:
 
 
 def ingest_batch(paths: Sequence[str], run_id: str, settings: Settings | None = None) -> RunResult:
-    """One batch of a run in this process (an Airflow task): its own connection and Ingester."""
+    """One batch of a run in this process (an Airflow task): its own connection and Ingester.
+
+    The task may be a retry of an attempt that died midway (its worker killed, the warehouse
+    restarted): the files that attempt committed are reported as recorded then (``resume``),
+    so every file of the run has exactly one row in ``audit.submission_files``."""
     from ingestion.warehouse import connect, warehouse_url
 
     settings = settings or Settings.from_env()
     with connect(warehouse_url(settings)) as conn:
-        return ingest_files(Ingester(conn, settings, run_id=run_id), [Path(p) for p in paths])
+        return ingest_files(Ingester(conn, settings, run_id=run_id, resume=True), [Path(p) for p in paths])
 
 
 def arrival_order(paths: Iterable[Path | str]) -> list[Path]:

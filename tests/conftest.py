@@ -23,6 +23,17 @@ from ingestion.config import Settings
 from ingestion.warehouse import server_url, with_database
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``topology`` start the whole native Celery topology (minutes): they run only
+    when ``-m`` names the marker (``make topology-test``), never in a plain ``make test``."""
+    if "topology" in (config.option.markexpr or ""):
+        return
+    deselected = [item for item in items if item.get_closest_marker("topology")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("topology")]
+
+
 def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
