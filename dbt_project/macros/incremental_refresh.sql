@@ -265,7 +265,7 @@
     of a stale key. Same rows as `in_refresh_keys`, but a plain filter on submission_id that
     PostgreSQL applies while scanning raw.* (before any join): the range of those ids, which
     a summarized BRIN index on submission_id serves (new files are at the end of the table),
-    and the ids themselves as a hashed subplan. (`submission_id = any(array(...))` serves
+    and the ids themselves as a hashed subplan (kept one by `is true`). (`submission_id = any(array(...))` serves
     the BRIN index too, but its recheck compares every row of the matching ranges with
     every id: with a national month, 2,900 ids × 850,000 rows.) -#}
 {% macro in_refresh_submissions(record_kind, key_columns) -%}
@@ -281,7 +281,11 @@
     {%- endset -%}
     submission_id between (select min(submission_id) from ({{ ids }}) as ids)
         and (select max(submission_id) from ({{ ids }}) as ids)
-    and submission_id in ({{ ids }})
+    {# `is true` keeps the IN a hashed subplan: as a top-level IN, PostgreSQL turned it into a
+       semi join, and with the BRIN range's row count unknown at planning time it chose a
+       nested loop comparing each new raw row with every id (one national month on a year of
+       history: > 6 min for fct_activity_counts; as a hashed subplan, seconds) #}
+    and (submission_id in ({{ ids }})) is true
 {%- endmacro %}
 
 {#- Incremental by key with fingerprints (rpt_outliers): `fingerprints_sql` gives, per key,
