@@ -452,7 +452,8 @@ def drop(config: TopologyConfig) -> None:
     flush_broker(config.redis_url)
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports free on 127.0.0.1 now (bound together, then released)."""
     socks = [socket.socket() for _ in range(n)]
     try:
         for s in socks:
@@ -513,7 +514,7 @@ def measure(
 
     root = Path(tempfile.mkdtemp(prefix="pairstats-topology-measure-"))
     suffix = uuid.uuid4().hex[:8]
-    api, health, *logs = _free_ports(3 + workers)
+    api, health, *logs = free_ports(3 + workers)
     config = TopologyConfig(
         admin_url=admin_url,
         metadata_db=f"pairstats_topo_airflow_m{suffix}",

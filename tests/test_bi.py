@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ingestion import warehouse
 from ingestion.bench_files import write_bench_activities
 from ingestion.cli import main
 from ingestion.config import Settings
+from ingestion.topology import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +40,6 @@ class BI:
     login: str
     url: str  # what `bi add` printed
     password: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cli(capsys: pytest.CaptureFixture[str] | None, *argv: str) -> tuple[int, str, str]:
@@ -72,7 +66,7 @@ def bi() -> Iterator[BI]:
     # Not under pytest's basetemp: every pytest session that starts chmods /tmp/pytest-of-<user>
     # to 0700, and the server (user pgserver when run as root) opens its files by absolute path.
     home = Path(tempfile.mkdtemp(prefix="pairstats-bi-"))
-    port = _free_port()
+    port = free_ports(1)[0]
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("PAIRSTATS_WAREHOUSE_URL", raising=False)
         mp.setenv("PAIRSTATS_HOME", str(home))

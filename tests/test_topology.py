@@ -35,6 +35,7 @@ import psycopg
 import pytest
 
 from ingestion.config import Settings
+from ingestion.topology import free_ports
 from ingestion.warehouse import libpq_url
 
 TOPOLOGY_PG = os.environ.get("PAIRSTATS_TOPOLOGY_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -45,17 +46,6 @@ RAW = {"pairings": "raw.pairings", "activities": "raw.activities", "income_effec
        "projects": "raw.projects"}  # fmt: skip
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 # --------------------------------------------------------------------------- the topology
 
 
@@ -64,7 +54,7 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from ingestion import topology, warehouse
 
     home = tmp_path_factory.mktemp("topology") / "home"
-    api, health, *logs = _free_ports(5)
+    api, health, *logs = free_ports(5)
     suffix = uuid.uuid4().hex[:8]
     config = topology.TopologyConfig(
         admin_url=TOPOLOGY_PG,

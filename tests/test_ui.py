@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -40,6 +39,7 @@ import pytest
 
 from ingestion.config import CHECKOUT, Settings
 from ingestion.orchestration import ADMIN_USER, DagRunResult, admin_password, prepare_airflow, run_dag
+from ingestion.topology import free_ports
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 
@@ -131,18 +131,12 @@ def ingest_run(ui_home: dict[str, Any]) -> dict[str, Any]:
     return {"run": run, "batches": batches, "refused": refused}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api_server(ui_home: dict[str, Any], ingest_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory):
     """``airflow api-server`` on a free port with the project's configuration: its base URL."""
     from ingestion.orchestration import _airflow_command, _subprocess_env
 
-    port = _free_port()
+    port = free_ports(1)[0]
     env = prepare_airflow(ui_home["settings"], metadata_db=ui_home["metadata_db"])
     env["AIRFLOW__API__PORT"] = str(port)
     env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://localhost:{port}/execution/"
