@@ -4,8 +4,11 @@
 Runs when `ingest_submissions` emits the Asset `pairstats://warehouse/raw/submissions`
 (something landed), or on manual trigger: **one `dbt build`** of `dbt_project/` — staging
 views → intermediate (current version of each unit × period × kind) → marts, snapshots,
-seeds, with every dbt test — then emits the Asset `pairstats://warehouse/marts` for the BI
-side. One task, not one per model: measured in `dags/README.md`.
+seeds, with every dbt test — **written and tested in `marts_build`, published to `marts`**
+(one transaction; a row in `marts.publication`) only when every test passed, then emits the
+Asset `pairstats://warehouse/marts` for the BI side. A failing test publishes nothing: BI
+keeps the last good build, the task fails without a retry and the alert names the failing
+tests. One task, not one per model: measured in `dags/README.md`.
 
 Form (manual trigger): `full_refresh` rebuilds the incremental facts from all of history.
 
@@ -50,11 +53,20 @@ MARTS = Asset(name="marts", uri="pairstats://warehouse/marts")
 )
 def build_warehouse() -> None:
     @task(outlets=[MARTS])
-    def dbt_build(params: dict[str, Any] | None = None) -> None:
-        """dbt build: every model, snapshot, seed and test; fails when any of them fails."""
+    def dbt_build(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """dbt build into marts_build, every test, then publish to marts; fails (publishing
+        nothing) when any of them fails — without a retry when a test failed (the data)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ingestion.tasks import BuildNotPublished
         from ingestion.tasks import build_warehouse as run_build
 
-        run_build(full_refresh=bool((params or {}).get("full_refresh")))
+        try:
+            return run_build(full_refresh=bool((params or {}).get("full_refresh")))
+        except BuildNotPublished as exc:
+            if exc.tests_failed:
+                raise AirflowFailException(str(exc)) from exc
+            raise
 
     dbt_build()
 

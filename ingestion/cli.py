@@ -230,7 +230,9 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
     with _connect(settings) as conn:
         init_warehouse(conn)
-    return 0 if build(settings, full_refresh=args.full_refresh, select=args.select) else 1
+    result = build(settings, full_refresh=args.full_refresh, select=args.select)
+    print(result.describe(), file=sys.stdout if result else sys.stderr)
+    return 0 if result else 1
 
 
 def cmd_warehouse(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,22 +12,27 @@ works and two checkouts sharing a home do not clash.
 Typical use::
 
     from ingestion import dbt
-    dbt.build()                          # seeds + snapshot + models + tests, incremental
+    dbt.build()                          # seeds + snapshot + models + tests, incremental,
+                                         # written and tested in marts_build, then published
     dbt.build(full_refresh=True)         # rebuild the incremental facts from scratch
     dbt.run(["source", "freshness"])     # any other dbt command
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
+from ingestion import publish
 from ingestion.config import CHECKOUT, Settings
 from ingestion.warehouse import analyze_stale, libpq_params, warehouse_url
 
@@ -111,7 +116,13 @@ def run_dbt(args: list[str], url: str | None = None, *, settings: Settings | Non
     ``url`` is the warehouse's libpq URL (default: :func:`ingestion.warehouse.warehouse_url`,
     the configured server or the embedded one). Returns True when dbt reports success;
     dbt's own output (the per-node log) goes to stdout and ``$PAIRSTATS_HOME/dbt/logs``.
+    This writes the marts in place (``marts``): :func:`build` is the one that publishes.
     """
+    return bool(_invoke(args, url, settings=settings).success)
+
+
+def _invoke(args: list[str], url: str | None = None, *, settings: Settings | None = None) -> Any:
+    """One dbt invocation; returns dbt's ``dbtRunnerResult`` (success, exception, per-node results)."""
     from dbt.cli.main import dbtRunner  # heavy import (about 1 s): only when dbt runs
 
     settings = settings or Settings.from_env()
@@ -127,7 +138,7 @@ def run_dbt(args: list[str], url: str | None = None, *, settings: Settings | Non
         result = dbtRunner().invoke(full_args)
     if result.exception is not None:
         log.error("dbt %s raised: %s", args[0], result.exception)
-    return bool(result.success)
+    return result
 
 
 def _analyze_sources(url: str) -> None:
@@ -155,18 +166,59 @@ def build(
     *,
     full_refresh: bool = False,
     select: str | Sequence[str] | None = None,
-) -> bool:
-    """``dbt build``: seeds, the pairing snapshot, every model and every test, in DAG order.
+) -> publish.BuildResult:
+    """``dbt build`` with write-audit-publish: seeds, the pairing snapshot, every model and
+    every test, in DAG order, with the marts written and tested in ``marts_build``; the marts
+    it built are published to ``marts`` (one transaction, ``ingestion.publish``) only when
+    every node and test passed. Otherwise ``marts`` keeps the last good build.
 
     Incremental by default: the facts replace only the partitions whose inputs changed since
-    the last build. ``full_refresh`` rebuilds them (and the seeds) from scratch; the result is
-    the same tables. ``select`` narrows the build (dbt selection syntax, e.g. ``"+fct_projects"``
-    or ``["marts", "staging"]``). Returns True when every node and test passed.
+    the copy being built was last built. ``full_refresh`` rebuilds them (and the seeds) from
+    scratch; the result is the same tables. ``select`` narrows the build (dbt selection
+    syntax, e.g. ``"+fct_projects"`` or ``["marts", "staging"]``): only what it built is
+    published. The result is true when the build passed and was published; ``describe()``
+    says what failed.
     """
     settings = settings or Settings.from_env()
-    args = ["build"]
+    url = warehouse_url(settings)
+    args = ["build", "--vars", json.dumps({"marts_schema": publish.BUILD})]
     if full_refresh:
         args.append("--full-refresh")
     if select:
         args += ["--select", *([select] if isinstance(select, str) else list(select))]
-    return run_dbt(args, warehouse_url(settings), settings=settings)
+    with publish.build_lock(url):
+        with psycopg.connect(url) as conn:
+            started = conn.execute("select now()").fetchone()[0]
+            start_inputs = publish.inputs(conn)
+        began = time.perf_counter()
+        run = _invoke(args, url, settings=settings)
+        failures, built, skipped = publish.outcome(run)
+        result = publish.BuildResult(
+            success=bool(run.success) and not failures,
+            failures=failures,
+            build_seconds=time.perf_counter() - began,
+            skipped=skipped,
+        )
+        if not result.success:
+            log.error("%s", result.describe())
+            return result
+        invocation = _invocation_id()
+        with psycopg.connect(url) as conn:
+            result.publish_ms = publish.publish(
+                conn,
+                built,
+                started_at=started,
+                full_refresh=full_refresh,
+                inputs_at_start=start_inputs,
+                invocation_id=invocation,
+            )
+        result.published = built
+        log.info("%s", result.describe())
+        return result
+
+
+def _invocation_id() -> str | None:
+    """The id of the dbt invocation that just ran in this process (its logs carry it)."""
+    from dbt_common.invocation import get_invocation_id
+
+    return get_invocation_id()

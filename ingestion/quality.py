@@ -50,9 +50,12 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 CHECKS_RELATION = "intermediate.int_quality_checks"
 QUALITY_MODELS = ("+int_quality_checks", "+rpt_reporting_completeness", "+rpt_outliers")
 DAILY_MODELS = ("stg_audit__dq_results", "rpt_data_quality_daily")  # read audit.dq_results: after recording
+# The pairing marts (facts, dimensions, the roll-up) are built by `pairstats build` only
+# (write-audit-publish): the checks judge them as published and never rebuild them in place.
+PUBLISHED_ONLY = ("path:models/marts/pairing",)
 # The checks must run even when a dbt test fails (they exist to report bad data): the models
 # (and the seeds: the schedule) are built without their tests, which the DAG's dbt_test runs.
-WITHOUT_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test")
+WITHOUT_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test", *PUBLISHED_ONLY)
 
 
 def today_in_shanghai() -> dt.date:
@@ -84,6 +87,8 @@ def run_quality(
         conn.execute("insert into audit.dq_runs (run_id, as_of) values (%s, %s)", (run.run_id, as_of))
         conn.commit()
     try:
+        if build:
+            _published_marts(url, settings)
         variables = ["--vars", json.dumps({"quality_as_of": as_of.isoformat()})]
         checks = ["build", "--select", *QUALITY_MODELS, *WITHOUT_TESTS, *variables]
         if build and not dbt.run_dbt(checks, url, settings=settings):
@@ -116,6 +121,21 @@ def run_quality(
             conn.commit()
         raise
     return run
+
+
+def _published_marts(url: str, settings: Settings) -> None:
+    """The checks read the published pairing marts: on a warehouse where none was ever
+    published, build and publish them first (``pairstats build``)."""
+    from ingestion import dbt
+    from ingestion.warehouse import connect
+
+    with connect(url) as conn:
+        if conn.execute("select to_regclass('marts.fct_activity_counts') is not null").fetchone()[0]:
+            return
+    log.info("no marts published yet: building them before the checks")
+    result = dbt.build(settings)
+    if not result:
+        raise RuntimeError(result.describe())
 
 
 def _digest(conn: Any, run: QualityRun, settings: Settings, all_clear: bool | None) -> None:

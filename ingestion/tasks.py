@@ -166,18 +166,42 @@ def summarise(plan: Mapping[str, Any], reports: Iterable[Mapping[str, Any] | Non
     }
 
 
+class BuildNotPublished(RuntimeError):
+    """A build that failed: nothing was published (``marts`` keeps the last good build).
+    ``tests_failed``: a dbt test failed (the data, not the pipeline: a retry gives the same)."""
+
+    def __init__(self, message: str, *, tests_failed: bool) -> None:
+        super().__init__(message)
+        self.tests_failed = tests_failed
+
+
 def build_warehouse(
     *, full_refresh: bool = False, select: Sequence[str] | None = None, settings: Settings | None = None
-) -> None:
-    """``dbt build`` of the whole project (staging → intermediate → marts, with all tests).
+) -> dict[str, Any]:
+    """``dbt build`` of the whole project (staging → intermediate → marts, with all tests),
+    written and tested in ``marts_build`` and published to ``marts`` when every test passed.
 
-    Raises ``RuntimeError`` when dbt reports a failure (its output is in the task log).
+    Returns what was published (for XCom: table count, ms, the publication). Raises
+    :class:`BuildNotPublished` naming every failed test and model otherwise (dbt's own output
+    is in the task log).
     """
-    from ingestion import dbt
+    from ingestion import dbt, publish
+    from ingestion.warehouse import connect, warehouse_url
 
     settings = settings or Settings.from_env()
-    if not dbt.build(settings, full_refresh=full_refresh, select=list(select) if select else None):
-        raise RuntimeError("dbt build failed: see the dbt output above")
+    result = dbt.build(settings, full_refresh=full_refresh, select=list(select) if select else None)
+    if not result:
+        tests_failed = any(f.startswith(("test ", "unit_test ")) for f in result.failures)
+        raise BuildNotPublished(result.describe(), tests_failed=tests_failed)
+    with connect(warehouse_url(settings)) as conn:
+        latest = publish.latest(conn) or {}
+    return {
+        "published_tables": len(result.published),
+        "publish_ms": round(result.publish_ms or 0.0, 1),
+        "build_seconds": round(result.build_seconds, 1),
+        "publication_id": latest.get("publication_id"),
+        "last_submission_id": latest.get("last_submission_id"),
+    }
 
 
 def quality_as_of(context: Mapping[str, Any]) -> Any:
@@ -195,15 +219,13 @@ DBT_TEST_SELECTORS = ("resource_type:test", "resource_type:unit_test")
 
 
 def dbt_tests(settings: Settings | None = None) -> None:
-    """Every data test and unit test of the project, on the tables as they are (nothing rebuilt).
+    """Every data test and unit test of the project, on the published marts as they are
+    (nothing rebuilt, nothing published).
 
-    ``dbt build --select resource_type:test resource_type:unit_test`` through
-    ``ingestion.dbt.build``: the same as ``dbt test``, with the profile that module sets up.
+    ``dbt build --select resource_type:test resource_type:unit_test``: the same as
+    ``dbt test``, with the profile that ``ingestion.dbt`` sets up.
     """
-    from ingestion import dbt
-
-    settings = settings or Settings.from_env()
-    if not dbt.build(settings, select=list(DBT_TEST_SELECTORS)):
+    if not run_dbt(["build", "--select", *DBT_TEST_SELECTORS], settings):
         raise RuntimeError("dbt tests failed: see the dbt output above")
 
 

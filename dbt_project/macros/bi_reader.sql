@@ -19,10 +19,17 @@
         end if;
     end
     $bi_reader$;
-    create schema if not exists {{ var('marts_schema', 'marts') }};
-    grant usage on schema {{ var('marts_schema', 'marts') }} to {{ role }};
+    create schema if not exists marts;
+    grant usage on schema marts to {{ role }};
     -- tables created in marts later (by this role) are readable without waiting for a grant
-    alter default privileges in schema {{ var('marts_schema', 'marts') }} grant select on tables to {{ role }};
+    alter default privileges in schema marts grant select on tables to {{ role }};
+    {%- if var('marts_schema', 'marts') != 'marts' %}
+    -- the schema being built is read by no BI login until its tables are published (its
+    -- tables carry their grants, which take effect once they are moved into marts)
+    create schema if not exists {{ var('marts_schema') }};
+    revoke all on schema {{ var('marts_schema') }} from {{ role }};
+    revoke all on schema {{ var('marts_schema') }} from public;
+    {%- endif %}
     {{ revoke_bi_reader_elsewhere(role) }}
     {%- endif -%}
 {% endmacro %}
@@ -35,7 +42,8 @@
         s text;
     begin
         foreach s in array array[
-            'raw', 'quarantine', 'audit', 'ref', 'staging', 'intermediate', 'snapshots', 'seeds'
+            'raw', 'quarantine', 'audit', 'ref', 'staging', 'intermediate', 'snapshots', 'seeds',
+            'marts_lineage', 'marts_build_lineage', 'marts_swap'
         ] loop
             if exists (select from pg_catalog.pg_namespace where nspname = s) then
                 execute format('revoke all on all tables in schema %I from {{ role }}', s);
@@ -50,7 +58,9 @@
     model on each rebuild; this also covers a relation rebuilt by hand or by a partial run). -#}
 {% macro grant_bi_reader_on_marts(role='bi_reader') %}
     {%- if execute -%}
-    grant usage on schema {{ var('marts_schema', 'marts') }} to {{ role }};
+    {%- if var('marts_schema', 'marts') == 'marts' %}
+    grant usage on schema marts to {{ role }};
+    {%- endif %}
     grant select on all tables in schema {{ var('marts_schema', 'marts') }} to {{ role }};
     {%- endif -%}
 {% endmacro %}

@@ -14,7 +14,7 @@
     stays empty, which dbt's own delete+insert (keyed on the new rows) would not do.
 
     What the table holds is read from its **lineage** (`lineage_relation()`,
-    `intermediate.<fact>__lineage`), not from the table itself: one row per partition ×
+    `marts_lineage.<fact>__lineage`), not from the table itself: one row per partition ×
     pairing × month the rows fall in, with the submission and pairing version they came
     from and how many fact rows that is (`fact_lineage_sql`). The model's post-hook
     (`record_fact_lineage`) rewrites the lineage of the partitions it just refreshed (all of
@@ -36,14 +36,45 @@
     pg_temp.{{ this.identifier }}__refresh_mode
 {%- endmacro %}
 
-{#- Where dbt's incremental models keep what they were built from (schema intermediate:
-    bi_reader never reads it). -#}
-{% macro lineage_relation(model_name=none) -%}
-    intermediate.{{ model_name or this.identifier }}__lineage
+{#- Where dbt's incremental models keep what they were built from: `<marts schema>_lineage`
+    (marts_lineage for the published tables, marts_build_lineage for the ones being built;
+    bi_reader never reads either). A lineage belongs to one physical table: publishing a
+    table (ingestion/publish.py) moves its lineage with it. -#}
+{% macro lineage_schema() -%}
+    {{ var('marts_schema', 'marts') }}_lineage
 {%- endmacro %}
 
+{% macro lineage_relation(model_name=none) -%}
+    {{ lineage_schema() }}.{{ model_name or this.identifier }}__lineage
+{%- endmacro %}
+
+{#- on-run-start: lineages kept in `intermediate` by builds before write-audit-publish belong
+    to the published tables: move them to marts_lineage once. -#}
+{% macro migrate_lineage_schema() %}
+    {%- if execute %}
+    create schema if not exists marts_lineage;
+    do $migrate_lineage$
+    declare
+        t text;
+    begin
+        for t in
+            select c.relname from pg_catalog.pg_class as c
+            join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+            where n.nspname = 'intermediate' and c.relkind = 'r' and c.relname like '%\_\_lineage'
+        loop
+            if to_regclass(format('marts_lineage.%I', t)) is null then
+                execute format('alter table intermediate.%I set schema marts_lineage', t);
+            else
+                execute format('drop table intermediate.%I', t);
+            end if;
+        end loop;
+    end
+    $migrate_lineage$;
+    {%- endif %}
+{% endmacro %}
+
 {% macro ensure_fact_lineage(model_name=none) %}
-    create schema if not exists intermediate;
+    create schema if not exists {{ lineage_schema() }};
     create table if not exists {{ lineage_relation(model_name) }} (
         reporting_unit_code text not null,
         period_code text,
@@ -301,7 +332,7 @@
 {%- endmacro %}
 
 {% macro refresh_by_fingerprint(key_column, fingerprints_sql) %}
-    create schema if not exists intermediate;
+    create schema if not exists {{ lineage_schema() }};
     drop table if exists {{ fingerprints_relation() }};
     create temporary table {{ fingerprints_relation() }} on commit drop as
     {{ fingerprints_sql }};

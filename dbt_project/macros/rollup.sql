@@ -4,7 +4,7 @@
     that count in that month / quarter / year, and on the region closure. What the facts
     hold is summarised per **slot** — (quarter_start, month_start), month_start empty for a
     quarterly income report, which has no month — by a fingerprint of the facts' lineage
-    (`intermediate.<fact>__lineage`, kept exact by the facts' own hooks): how many lineage
+    (`marts_lineage.<fact>__lineage`, kept exact by the facts' own hooks): how many lineage
     rows and the sum of a 64-bit hash of each (fact, partition, pairing, source submission,
     pairing version, fact rows). Any new month, correction (also one that deletes rows),
     re-attribution to another pairing version or project moving to another month changes
@@ -21,7 +21,7 @@
     never skip one. -#}
 
 {% macro rollup_lineage_relation() -%}
-    intermediate.rpt_region_rollup__lineage
+    {{ lineage_schema() }}.rpt_region_rollup__lineage
 {%- endmacro %}
 
 {% macro rollup_fingerprints_relation() -%}

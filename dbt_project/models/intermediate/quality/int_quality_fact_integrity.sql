@@ -3,7 +3,7 @@
 -- pairing_id missing from dim_pairing, or a reporting unit missing from dim_region.
 -- observed_value = failing_rows = such fact rows.
 
--- The fact rows are read from the facts' lineage (intermediate.<fact>__lineage, kept exact
+-- The fact rows are read from the facts' lineage (marts_lineage.<fact>__lineage, kept exact
 -- by the facts' own hooks: one row per partition × pairing × month with its fact row count),
 -- about 12 times fewer rows than the facts; an example names fact, pairing and period, which
 -- the lineage holds.
