@@ -9,12 +9,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: help install demo airflow test bench bench-national lint format lock clean distclean register-check compose-env
+.PHONY: help install demo airflow test bench bench-national bench-publish lint format lock clean distclean register-check compose-env
 .PHONY: topology topology-stop topology-test
 .PHONY: ui-test
 
 help:
-	@echo "make demo | airflow | test | bench | bench-national | lint | lock | register-check | compose-env | topology | topology-stop | topology-test | ui-test | clean | distclean"
+	@echo "make demo | airflow | test | bench | bench-national | bench-publish | lint | lock | register-check | compose-env | topology | topology-stop | topology-test | ui-test | clean | distclean"
 
 # The lock file is the only source of versions; uv installs it exactly (hash-checked).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -45,6 +45,11 @@ ui-test: install
 
 bench: install
 	$(BIN)/python -m ingestion.bench
+
+# write-audit-publish against building the marts in place: two identical warehouses, two new months
+# each (demo data; BENCH_PUBLISH_ARGS="--national 300" for 300 counties of the register)
+bench-publish: install
+	$(BIN)/python -m ingestion.bench_publish $(BENCH_PUBLISH_ARGS)
 
 # A national month and year, landing -> marts, CLI vs Airflow vs a naive to_sql loop (~1 h; see README)
 bench-national: install

@@ -63,6 +63,7 @@ comment on table marts.publication is
     '数据集市发布记录：每次通过全部测试的构建发布一行（最新一行即当前数据） / '
     'One row per publication of the marts (the newest row describes what BI reads now): '
     'only builds that passed every test are published.';
+comment on column marts.publication.publication_id is '发布序号（越大越新）/ publication number (the highest is the newest)';
 comment on column marts.publication.published_at is '发布时间 / when the tables were published';
 comment on column marts.publication.build_started_at is '构建开始时间 / when the build started';
 comment on column marts.publication.full_refresh is '是否全量重建 / whether it was a full refresh';
@@ -227,7 +228,29 @@ def publish(
                 round(elapsed, 1),
             ),
         )
-    return (time.perf_counter() - began) * 1000
+    elapsed = (time.perf_counter() - began) * 1000
+    _seed_build_copies(conn, tables)
+    return elapsed
+
+
+def _seed_build_copies(conn: psycopg.Connection, tables: Sequence[str]) -> None:
+    """An incremental table published for the first time leaves no copy to build on: give
+    ``marts_build`` one (rows and lineage), so that the next build is incremental too, not a
+    full rebuild. After the publication has committed: BI never waits for the copy."""
+    for table in tables:
+        lineage = f"{table}__lineage"
+        if _exists(conn, BUILD, table) or not _exists(conn, lineage_schema(LIVE), lineage):
+            continue
+        with conn.transaction():
+            for schema, name in ((LIVE, table), (lineage_schema(LIVE), lineage)):
+                to = BUILD if schema == LIVE else lineage_schema(BUILD)
+                source = sql.Identifier(schema, name)
+                target = sql.Identifier(to, name)
+                conn.execute(sql.SQL("drop table if exists {}").format(target))
+                conn.execute(sql.SQL("create table {} (like {} including all)").format(target, source))
+                conn.execute(sql.SQL("insert into {} select * from {}").format(target, source))
+                conn.execute(sql.SQL("analyze {}").format(target))
+        log.info("seeded %s.%s from the published table (the next build is incremental)", BUILD, table)
 
 
 def latest(conn: psycopg.Connection) -> dict[str, Any] | None:

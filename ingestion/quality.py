@@ -281,6 +281,9 @@ def validate_with_gx(settings: Settings, run_id: str, url: str, folder: Path = N
         )
     )
     result = checkpoint.run(run_id=_gx_run_id(run_id))
+    from ingestion.data_docs import make_offline
+
+    make_offline(settings.data_docs)  # GX's pages load their CSS and scripts from CDNs: local copies
     rows = []
     for validation in result.run_results.values():
         suite_meta = suites[validation.suite_name]["meta"]

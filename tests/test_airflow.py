@@ -476,6 +476,40 @@ def test_a_failed_task_sends_its_alert(
 
 
 @pytest.mark.slow
+def test_a_failing_dbt_test_publishes_nothing_and_alerts_once_naming_it(
+    chain: dict[str, Any], chain_settings: Settings, metadata_db: str, mailbox: tuple[str, Any]
+) -> None:
+    """Write-audit-publish under Airflow: a register update that loses a township a pairing
+    points to fails dbt's relationships test in marts_build. The run is red after one try (a
+    failing test is the data: no retry), marts keeps the last good build, and the maintainers
+    get one mail that names the test."""
+    _, box = mailbox
+    totals = """select (select sum(participants) from marts.fct_activity_counts),
+                       (select count(*) from marts.rpt_region_rollup), (select count(*) from marts.publication)"""
+    before = _query(chain_settings, totals)
+    township = _query(chain_settings, "select rural_unit_code from marts.dim_pairing order by 1 limit 1")[0][0]
+    with psycopg.connect(chain_settings.warehouse_url) as conn:
+        saved = conn.execute("select * from ref.regions where code = %s", (township,)).fetchall()
+        columns = [d.name for d in conn.execute("select * from ref.regions limit 0").description]
+        conn.execute("delete from ref.regions where code = %s", (township,))
+    sent = len(box.messages)
+    try:
+        run = run_dag("build_warehouse", settings=chain_settings, metadata_db=metadata_db)
+    finally:
+        with psycopg.connect(chain_settings.warehouse_url) as conn:
+            placeholders = ", ".join(["%s"] * len(columns))
+            conn.execute(f"insert into ref.regions ({', '.join(columns)}) values ({placeholders})", saved[0])
+    assert run.state == "failed", _explain(run)
+    assert [(t.task_id, t.state) for t in run.tasks] == [("dbt_build", "failed")]
+    assert _query(chain_settings, totals) == before  # BI reads the previous build
+    new = box.messages[sent:]
+    assert [m["Subject"] for _, _, m in new] == ["[pairstats] 任务失败 / task failed: build_warehouse.dbt_build"]
+    body = new[0][2].get_body(preferencelist=("plain",)).get_content()
+    assert "rural_unit_code" in body and "relationships_" in body and "未发布" in body and "not published" in body
+    assert "try 1" in body  # failed at once: no retry of a failing test
+
+
+@pytest.mark.slow
 def test_watchdog_alerts_once_on_a_run_past_its_deadline(
     chain: dict[str, Any], chain_settings: Settings, metadata_db: str, mailbox: tuple[str, Any]
 ) -> None:

@@ -27,7 +27,10 @@ from ingestion.topology import free_ports
 
 pytestmark = pytest.mark.slow
 
-SCHEMAS_DENIED = {"raw", "quarantine", "audit", "ref", "staging", "intermediate", "seeds", "snapshots"}
+SCHEMAS_DENIED = {
+    *("raw", "quarantine", "audit", "ref", "staging", "intermediate", "seeds", "snapshots"),
+    *("marts_build", "marts_lineage", "marts_build_lineage"),  # built, not published; lineages
+}
 PERSONAL = ("张某", "0996-1234 5678")  # the 填报人 / 联系电话 of the file below
 PERSONAL_COLUMNS = re.compile(r"reporter|phone|mobile|contact|telephone|填报人|联系电话|联系人|手机", re.I)
 
@@ -324,3 +327,84 @@ def test_bi_remove_drops_the_login_and_ends_its_sessions(bi: BI, capsys: pytest.
 
 def test_the_first_login_still_works_after_another_was_removed(bi: BI) -> None:
     assert _read_all_marts(bi) > 0
+
+
+# --------------------------------------------------------------------------- write-audit-publish
+
+TOTALS = """select (select count(*) from marts.fct_activity_counts),
+                  (select sum(participants) from marts.fct_activity_counts),
+                  (select count(*) from marts.rpt_region_rollup),
+                  (select max(publication_id) from marts.publication)"""
+
+
+def test_a_failing_test_publishes_nothing_and_the_next_good_build_publishes_everything(
+    bi: BI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A register update that loses a township its pairing points to breaks dbt's relationships
+    test after dim_region is rebuilt: the build fails, names the test, and BI keeps reading the
+    previous build — including the month that arrived meanwhile, which is built but unpublished."""
+    with _as_login(bi) as conn:
+        before = conn.execute(TOTALS).fetchone()
+        published_before = conn.execute("select count(*) from marts.publication").fetchone()[0]
+    landing = bi.settings.home / "landing-wap"
+    write_bench_activities(landing / "652801" / "库尔勒市2025年8月共建活动.csv", 30, period="2025-08")
+    assert _cli(capsys, "ingest", str(landing))[0] == 0
+    with psycopg.connect(bi.owner_url) as conn:
+        township = conn.execute("select rural_unit_code from marts.dim_pairing order by 1 limit 1").fetchone()[0]
+        saved = conn.execute("select * from ref.regions where code = %s", (township,)).fetchall()
+        assert len(saved) == 1
+        conn.execute("delete from ref.regions where code = %s", (township,))
+    try:
+        code, out, err = _cli(capsys, "build")
+        assert code == 1
+        assert "未发布" in err and "not published" in err
+        # the register's own relationships test (parent codes) and the pairing's rural unit
+        assert re.search(r"test relationships_\S*rural_unit_code\S*: Got 1 result", err), err
+        with _as_login(bi) as conn:
+            assert conn.execute(TOTALS).fetchone() == before  # the previous totals, the same publication
+            assert conn.execute("select count(*) from marts.publication").fetchone()[0] == published_before
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute("select count(*) from marts_build.fct_activity_counts")
+        with psycopg.connect(bi.owner_url) as conn:  # the build did write the new month, unpublished
+            built = conn.execute("select count(*) from marts_build.fct_activity_counts").fetchone()[0]
+            assert built == before[0] + 30
+    finally:
+        with psycopg.connect(bi.owner_url) as conn:
+            columns = [r[0] for r in conn.execute("select * from ref.regions limit 0").description]
+            conn.execute(
+                sql.SQL("insert into ref.regions ({}) values ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                ),
+                saved[0],
+            )
+    code, out, err = _cli(capsys, "build")
+    assert code == 0, err
+    assert "已发布" in out and "published to marts" in out
+    with _as_login(bi) as conn:
+        after = conn.execute(TOTALS).fetchone()
+        assert after[0] == before[0] + 30 and after[1] > before[1] and after[3] == before[3] + 1
+        last_id, loaded, tables = conn.execute(
+            "select last_submission_id, loaded_files, tables from marts.publication"
+            " order by publication_id desc limit 1"
+        ).fetchone()
+    assert _read_all_marts(bi) == len(_relations(bi)["marts"])  # the grants came with the tables
+    with psycopg.connect(bi.owner_url) as conn:
+        newest, files = conn.execute(
+            "select max(submission_id), count(*) from audit.submission_files where status = 'loaded'"
+        ).fetchone()
+        assert (last_id, loaded) == (newest, files)
+        assert {"fct_activity_counts", "rpt_region_rollup", "dim_region"} <= set(tables)
+        # comments (persist_docs) and the contract's constraints came with them too
+        comment = conn.execute(
+            "select col_description('marts.fct_activity_counts'::regclass, attnum) from pg_attribute "
+            "where attrelid = 'marts.fct_activity_counts'::regclass and attname = 'participants'"
+        ).fetchone()[0]
+        assert comment and re.search(r"[\u4e00-\u9fff]", comment)
+        primary_keys = conn.execute(
+            "select count(*) from pg_constraint where contype = 'p' and connamespace = 'marts'::regnamespace"
+        ).fetchone()[0]
+        assert primary_keys >= 10
+        assert conn.execute(
+            "select count(*) from pg_class where relnamespace = 'marts_swap'::regnamespace"
+        ).fetchone() == (0,)

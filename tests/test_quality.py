@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from ingestion import dbt
 from ingestion.config import Settings
 from ingestion.quality import QualityRun, run_quality, send_digest_for
 from ingestion.warehouse import with_database
@@ -164,6 +165,8 @@ def nights(
         n.mail["0701-all-clear"] = [m for _, _, m in box.messages[before:]]
 
         _plant(n)
+        # as build_warehouse does after each ingest: the nightly checks judge the published marts
+        assert dbt.build(settings), "dbt build failed"
         _night(n, box, "0702", "2025-07-02")
         _night(n, box, "0703", "2025-07-03")
 
@@ -177,6 +180,7 @@ def nights(
         )
         (outcome,) = _ingest(url, settings, [fixed])
         _set_received(url, outcome.submission_id, "2025-05-04 09:00")
+        assert dbt.build(settings), "dbt build failed"
         before = len(box.messages)
         env = dict(
             os.environ,

@@ -48,11 +48,13 @@
     {{ lineage_schema() }}.{{ model_name or this.identifier }}__lineage
 {%- endmacro %}
 
-{#- on-run-start: lineages kept in `intermediate` by builds before write-audit-publish belong
-    to the published tables: move them to marts_lineage once. -#}
-{% macro migrate_lineage_schema() %}
+{#- on-run-start: the lineage schemas, created once before the models run (two models creating
+    the same schema at once collide, IF NOT EXISTS or not). Lineages kept in `intermediate` by
+    builds before write-audit-publish belong to the published tables: moved to marts_lineage. -#}
+{% macro prepare_lineage_schemas() %}
     {%- if execute %}
     create schema if not exists marts_lineage;
+    create schema if not exists {{ lineage_schema() }};
     do $migrate_lineage$
     declare
         t text;
