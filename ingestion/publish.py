@@ -63,7 +63,8 @@ comment on table marts.publication is
     '数据集市发布记录：每次通过全部测试的构建发布一行（最新一行即当前数据） / '
     'One row per publication of the marts (the newest row describes what BI reads now): '
     'only builds that passed every test are published.';
-comment on column marts.publication.publication_id is '发布序号（越大越新）/ publication number (the highest is the newest)';
+comment on column marts.publication.publication_id is
+    '发布序号（越大越新）/ publication number (the highest is the newest)';
 comment on column marts.publication.published_at is '发布时间 / when the tables were published';
 comment on column marts.publication.build_started_at is '构建开始时间 / when the build started';
 comment on column marts.publication.full_refresh is '是否全量重建 / whether it was a full refresh';

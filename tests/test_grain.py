@@ -42,12 +42,12 @@ FILES = {
     "440881_结对关系登记.csv": PAIRINGS,
     "440881_2025-01_activities.csv": ACTIVITIES + "2025-01-10,LJ-Q,主题党日,一月主题党日,20,10,1,2\n",
     "440881_2025-02_activities.csv": ACTIVITIES + "2025-02-12,LJ-Q,培训,二月培训,30,5,0,1\n",
-    "440881_2025-03_activities.csv": ACTIVITIES + "2025-03-08,LJ-Q,走访,三月走访,12,4,2,0\n",
+    "440881_2025-03_activities.csv": ACTIVITIES + "2025-03-08,LJ-Q,交流学习,三月交流学习,12,4,2,0\n",
     # the quarter, consolidated: January's activity had 22 participants, and a second March one
     "440881_2025Q1_activities.csv": ACTIVITIES
     + "2025-01-10,LJ-Q,主题党日,一月主题党日,22,10,1,2\n"
     + "2025-02-12,LJ-Q,培训,二月培训,30,5,0,1\n"
-    + "2025-03-08,LJ-Q,走访,三月走访,12,4,2,0\n"
+    + "2025-03-08,LJ-Q,交流学习,三月交流学习,12,4,2,0\n"
     + "2025-03-25,LJ-Q,志愿服务,三月志愿服务,40,8,1,3\n",
     "440881_2025-04_activities.csv": ACTIVITIES + "2025-04-03,LJ-Q,主题党日,四月主题党日,25,12,0,1\n",
     "440881_2025-01_income_effects.csv": INCOME + "LJ-Q,1000,2000,1.5,3000,2,5\n",
