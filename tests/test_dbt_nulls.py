@@ -266,7 +266,7 @@ ROLLUP_KEYS = [  # (attribution, region, period) read after each step
 
 
 def _read_step(url: str, ok: bool, ids: dict[str, int]) -> Step:
-    step = Step(ok=ok)
+    step = Step(ok=bool(ok))
     step.facts = {unit: _income_facts(url, unit) for unit in (KORLA, LIANJIANG)}
     for key in ROLLUP_KEYS:
         step.rollup[key] = _rollup(url, *key)
@@ -363,7 +363,7 @@ def warehouse(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.Temp
                         sql.Identifier("after_incremental", table), sql.Identifier("marts", table)
                     )
                 )
-        w.full_refresh_ok = dbt.build(settings, full_refresh=True, select=COMPARED)
+        w.full_refresh_ok = bool(dbt.build(settings, full_refresh=True, select=COMPARED))
         yield w
     finally:
         drop_database(pg_admin_url, name)
