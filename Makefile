@@ -11,10 +11,10 @@ UV_VERSION := 0.13.8
 
 .PHONY: help install demo airflow test bench bench-national bench-publish lint format lock clean distclean register-check compose-env
 .PHONY: topology topology-stop topology-test
-.PHONY: ui-test
+.PHONY: ui-test bi-test
 
 help:
-	@echo "make demo | airflow | test | bench | bench-national | bench-publish | lint | lock | register-check | compose-env | topology | topology-stop | topology-test | ui-test | clean | distclean"
+	@echo "make demo | airflow | test | bench | bench-national | bench-publish | lint | lock | register-check | compose-env | topology | topology-stop | topology-test | ui-test | bi-test | clean | distclean"
 
 # The lock file is the only source of versions; uv installs it exactly (hash-checked).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -42,6 +42,15 @@ test: install
 # Installs chromium and fonts-noto-cjk with apt-get when /usr/bin/chromium is missing.
 ui-test: install
 	PAIRSTATS_UI_SCREENSHOTS=docs $(BIN)/python -m pytest -m ui tests/test_ui.py $(UI_TEST_ARGS)
+
+# Apache Superset 6.1.0, a real BI client: its own virtual environment ($PAIRSTATS_HOME/superset/venv,
+# installed exactly from ingestion/data/superset-requirements.lock, never a pairstats dependency) on an
+# embedded warehouse of its own through a `pairstats bi add` login over TCP: chart data per county vs the
+# marts, nothing outside marts through SQL Lab, the dashboard in headless Chromium -> docs/superset-dashboard.png
+# (about 3 min; 1 min more to install the environment; not part of make test)
+bi-test: install
+	$(BIN)/python -m ingestion.superset install
+	PAIRSTATS_UI_SCREENSHOTS=docs $(BIN)/python -m pytest -m superset tests/test_superset.py $(BI_TEST_ARGS)
 
 bench: install
 	$(BIN)/python -m ingestion.bench

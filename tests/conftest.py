@@ -22,16 +22,24 @@ from psycopg import sql
 from ingestion.config import Settings
 from ingestion.warehouse import server_url, with_database
 
+# Markers of tests that take minutes, deselected unless ``-m`` names them.
+OPT_IN_MARKERS = ("topology", "superset")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``topology`` start the whole native Celery topology (minutes): they run only
-    when ``-m`` names the marker (``make topology-test``), never in a plain ``make test``."""
-    if "topology" in (config.option.markexpr or ""):
-        return
-    deselected = [item for item in items if item.get_closest_marker("topology")]
+    """Tests marked ``topology`` start the whole native Celery topology (``make topology-test``),
+    tests marked ``superset`` install and start Apache Superset (``make bi-test``): minutes each.
+    They run only when ``-m`` names their marker, never in a plain ``make test``."""
+    markexpr = config.option.markexpr or ""
+    skipped = [m for m in OPT_IN_MARKERS if m not in markexpr]
+
+    def opted_out(item: pytest.Item) -> bool:
+        return any(item.get_closest_marker(m) for m in skipped)
+
+    deselected = [item for item in items if opted_out(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("topology")]
+        items[:] = [item for item in items if not opted_out(item)]
 
 
 def drop_database(admin_url: str, name: str) -> None:
