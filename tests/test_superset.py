@@ -313,6 +313,20 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def _wait_for_still_canvases(page, seconds: float = 15) -> None:
+    """Until the charts' canvases are the same in two looks 0.3 s apart."""
+    script = "() => [...document.querySelectorAll('[data-test-chart-id] canvas')].map(c => c.toDataURL())"
+    previous = None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        current = page.evaluate(script)
+        if current == previous:
+            return
+        previous = current
+        page.wait_for_timeout(300)
+    raise AssertionError(f"the charts are still moving after {seconds} s")
+
+
 def test_the_dashboard_renders_in_chromium_with_the_zh_labels(env: Env) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -379,6 +393,7 @@ def test_the_dashboard_renders_in_chromium_with_the_zh_labels(env: Env) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "superset-dashboard.png"
             page.mouse.move(1590, 990)
+            _wait_for_still_canvases(page)  # ECharts animates the bars (in the canvas, not CSS)
             page.screenshot(path=str(path), animations="disabled")
         finally:
             browser.close()
