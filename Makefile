@@ -47,7 +47,7 @@ ui-test: install
 # installed exactly from ingestion/data/superset-requirements.lock, never a pairstats dependency) on an
 # embedded warehouse of its own through a `pairstats bi add` login over TCP: chart data per county vs the
 # marts, nothing outside marts through SQL Lab, the dashboard in headless Chromium -> docs/superset-dashboard.png
-# (about 3 min; 1 min more to install the environment; not part of make test)
+# (about 2 min, the first install of the 660 MB environment included; not part of make test)
 bi-test: install
 	$(BIN)/python -m ingestion.superset install
 	PAIRSTATS_UI_SCREENSHOTS=docs $(BIN)/python -m pytest -m superset tests/test_superset.py $(BI_TEST_ARGS)

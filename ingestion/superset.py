@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -153,7 +154,7 @@ def admin_password(paths: Paths) -> str:
 
 
 def write_config(paths: Paths) -> Path:
-    paths.state.mkdir(parents=True, exist_ok=True)
+    paths.state.mkdir(mode=0o700, parents=True, exist_ok=True)  # its metadata: the login's password (encrypted)
     secret = paths.state / "secret-key"
     _secret_file(secret, 48)
     config = paths.state / "superset_config.py"
@@ -188,7 +189,7 @@ def _superset(paths: Paths, *args: str, log_path: Path) -> None:
 
 def initialise(paths: Paths) -> None:
     """``superset db upgrade``, ``fab create-admin`` and ``init`` — once per state folder and lock."""
-    paths.state.mkdir(parents=True, exist_ok=True)
+    paths.state.mkdir(mode=0o700, parents=True, exist_ok=True)
     marker = paths.state / "initialised"
     if marker.exists() and marker.read_text().strip() == lock_digest():
         return
@@ -208,8 +209,18 @@ def initialise(paths: Paths) -> None:
 # --------------------------------------------------------------------------- the server
 
 
+def check_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SupersetError(f"{host}:{port} is in use ({exc.strerror}): choose another --port") from exc
+
+
 def serve(paths: Paths, port: int, host: str = "127.0.0.1") -> subprocess.Popen:
     """Superset under gunicorn (one worker, threads), in a session of its own; waits until it is up."""
+    check_port(host, port)  # else /health could answer from another server on that port
     log_path = paths.state / "superset-server.log"
     command = [str(paths.bin("gunicorn")), "--workers", "1", "--threads", "8", "--worker-class", "gthread"]
     command += ["--timeout", "300", "--bind", f"{host}:{port}", "superset.app:create_app()"]
@@ -271,8 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from ingestion.superset_dashboard import Superset, build_dashboard
 
+    check_port(args.host, args.port)
     initialise(paths)
     proc = serve(paths, args.port, args.host)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # through `finally`: the server stops too
     try:
         base = f"http://{args.host}:{args.port}"
         board = build_dashboard(Superset(base, ADMIN, admin_password(paths)), args.bi_url)

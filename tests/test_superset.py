@@ -14,8 +14,8 @@ opened in Debian's headless Chromium (``tests/test_ui.py``'s ``ensure_chromium``
 ``docs/superset-dashboard.png`` with PAIRSTATS_UI_SCREENSHOTS=docs (``make bi-test``), else in a
 temporary folder.
 
-Marker ``superset``: deselected from a plain ``make test`` (tests/conftest.py; about 3 minutes
-with the environment installed), run by ``make bi-test``.
+Marker ``superset``: deselected from a plain ``make test`` (tests/conftest.py; about 2 minutes
+on 2 cores), run by ``make bi-test``.
 """
 
 from __future__ import annotations
