@@ -14,33 +14,33 @@ Every file is archived by content hash before anything else happens; the same by
 + quarantined), and a database constraint holds the pipeline to it. Within a batch, a file's
 rows are checked against the pairings its unit had registered before it (in the warehouse, or
 by an earlier file of the batch), exactly as if the files had come one at a time.
+
+The steps live in their own modules: receiving and reading in ``intake``, normalising in
+``staging``, validating a batch in ``batch_validate``, loading in ``load``, auditing in
+``audit``; this module orders them and owns the transactions.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import psycopg
 
 from ingestion import audit
-from ingestion.archive import ArchiveError, Received, archive, sha256_file
+from ingestion.archive import Received
+from ingestion.batch_validate import validate_batch, validate_items
 from ingestion.config import Settings
+from ingestion.inflight import Abort, InFlight, timed, timed_call
+from ingestion.intake import read_into, receive
 from ingestion.load import RawWriter, quarantine_rows, write_quarantine
-from ingestion.metadata import Metadata, resolve
 from ingestion.outcome import FileOutcome
 from ingestion.problems import FileRejected, Problem
-from ingestion.read import ReadResult, read_file
 from ingestion.staging import StagedChunk, TableStage, accept, finish, stage
 from ingestion.units import UnitNames
-from ingestion.validate import pairing_ref, validate_rows, with_row_parameters
 from ingestion.warehouse import apply_schema
 
 log = logging.getLogger(__name__)
@@ -52,28 +52,6 @@ __all__ = ["Ingester"]
 BATCH_FILE_BYTES = 8 << 20
 # and a batch holds at most this many bytes of files (then it is validated and loaded)
 BATCH_BYTES = 96 << 20
-
-
-@dataclass
-class _File:
-    """One file of a batch, between reading and loading."""
-
-    path: Path
-    received: Received
-    out: FileOutcome
-    size: int = 0
-    archive_path: Path | None = None
-    meta: Metadata | None = None
-    result: ReadResult | None = None
-    refusal: Problem | None = None
-    stages: list[TableStage] = field(default_factory=list)
-    staged: list[StagedChunk] = field(default_factory=list)
-    t0: float = 0.0
-    recorded: bool = False  # this run recorded the file already: ``out`` is that outcome
-
-    @property
-    def ready(self) -> bool:
-        return self.out.status == "loaded" and self.refusal is None and not self.recorded
 
 
 class Ingester:
@@ -118,7 +96,7 @@ class Ingester:
         archived copy); ``reprocess_of`` makes this a re-run of that original receipt: no
         duplicate check, and the new version takes the original's place in the order of
         versions (``audit.submission_versions``)."""
-        f = self._receive(Path(path), received, reprocess_of, dry_run=dry_run)
+        f = receive(Path(path), received, reprocess_of, self.settings, dry_run=dry_run)
         if f.out.file_hash is None:
             return f.out
         try:
@@ -127,17 +105,17 @@ class Ingester:
         except Exception as exc:  # a bug, a late file error: nothing half-loaded stays behind
             self._failed(f, exc, dry_run=dry_run)
         finally:
-            self._close(f)
+            f.close()
         return self._done(f, dry_run=dry_run)
 
     def ingest_many(self, paths: Sequence[Path]) -> list[FileOutcome]:
         """Ingest files in the order given: read each, validate the batch's rows together, load
         each file in its own transaction. One outcome per path, in order."""
         outcomes: list[FileOutcome] = []
-        batch: list[_File] = []
+        batch: list[InFlight] = []
         held = 0  # bytes of the files waiting in the batch: their rows are held in memory
         for path in map(Path, paths):
-            f = self._receive(path, None, None, dry_run=False)
+            f = receive(path, None, None, self.settings, dry_run=False)
             if f.out.file_hash is not None and f.size > BATCH_FILE_BYTES:
                 outcomes.extend(self._load_batch(batch))  # what came before it lands first
                 batch, held = [], 0
@@ -156,71 +134,7 @@ class Ingester:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def _receive(self, path: Path, received: Received | None, reprocess_of: int | None, *, dry_run: bool) -> _File:
-        received = received or Received.of(path)
-        out = FileOutcome(file=received.landing_path, status="rejected", reprocess_of=reprocess_of)
-        f = _File(path, received, out, t0=time.perf_counter())
-        try:
-            f.size = path.stat().st_size
-            if dry_run:
-                out.file_hash = sha256_file(path)
-            else:
-                out.file_hash, f.archive_path = archive(path, self.settings, suffix=received.suffix)
-        except ArchiveError:
-            raise  # nothing is ingested that the archive cannot keep: a pipeline error
-        except OSError as exc:
-            out.errors.append(Problem.make("F001_UNREADABLE", detail=str(exc)))
-        out.timings["archive"] = time.perf_counter() - f.t0
-        return f
-
-    def _read(self, f: _File) -> None:
-        """Read the file and say who reported it, for when: a refusal is kept in ``f.refusal``."""
-        t = time.perf_counter()
-        out = f.out
-        try:
-            if f.size > self.settings.max_file_bytes:
-                raise FileRejected(Problem.make("F009_TOO_LARGE", size=f.size, limit=self.settings.max_file_bytes))
-            f.result = read_file(
-                f.path,
-                max_unzipped_bytes=self.settings.max_unzipped_bytes,
-                suffix=f.received.suffix,
-                name=f.received.name,
-            )
-            out.encoding, out.file_format = f.result.encoding, f.result.file_format
-            f.meta = self._resolve(f.received, f.result)
-            # what the file says is kept with a refusal too (the digest groups refusals by unit)
-            out.reporting_unit_code = f.meta.reporting_unit_code
-            out.period = f.meta.period.code if f.meta.period else None
-            if not audit.unit_known(self.conn, f.meta.reporting_unit_code):
-                raise FileRejected(Problem.make("F005_UNKNOWN_UNIT", unit_code=f.meta.reporting_unit_code))
-        except FileRejected as rejected:
-            f.refusal = rejected.problem
-            return
-        out.timings["read"] = time.perf_counter() - t
-        out.record_kinds = [t.kind.name for t in f.result.tables]
-        out.status = "loaded"
-        out.normalisations.extend(f.result.notes)
-
-    def _resolve(self, received: Received, result: ReadResult) -> Metadata:
-        meta = resolve(
-            envelope=result.envelope,
-            preamble=result.preamble_text,
-            file_name=received.name,
-            landing_folder=received.folder,
-            name_lookup=lambda text: audit.county_by_name(self.conn, text),
-            needs_period=any(t.kind.needs_period for t in result.tables),
-        )
-        if meta.period is None:
-            result.notes.append(
-                Problem(
-                    "W003_NORMALISED",
-                    "已规范化：文件只含结对关系（登记），无需报告期",
-                    "Normalised: the file holds pairings only (a registration): no period needed",
-                )
-            )
-        return meta
-
-    def _stages(self, f: _File) -> Iterator[TableStage]:
+    def _stages(self, f: InFlight) -> Iterator[TableStage]:
         """Each table of the file, pairings first, with what its rows are checked against."""
         assert f.result is not None and f.meta is not None
         period = f.meta.period
@@ -239,12 +153,12 @@ class Ingester:
 
     # -- one file, streamed --------------------------------------------------------------
 
-    def _stream(self, f: _File, *, dry_run: bool) -> None:
+    def _stream(self, f: InFlight, *, dry_run: bool) -> None:
         checking_a_copy = self._claim(f, dry_run=dry_run)
         out = f.out
         if out.status == "duplicate" or f.recorded:
             return
-        self._read(f)
+        read_into(self.conn, self.settings, f)
         self._open_audit(f)
         if not f.ready:
             return
@@ -254,21 +168,21 @@ class Ingester:
         try:
             for ts in self._stages(f):
                 with self._writer(f, ts) as writer:
-                    for chunk in self._timed(out, "read", iter(ts.table.chunks)):
-                        staged = self._timed_call(out, "normalise", stage, ts, chunk)
-                        self._validate([(0, f, staged)], {0: known})
+                    for chunk in timed(out, "read", iter(ts.table.chunks)):
+                        staged = timed_call(out, "normalise", stage, ts, chunk)
+                        validate_items([(0, f, staged)], {0: known})
                         self._write(out, writer, staged)
                 write_quarantine(self.conn, ts.rejected)
                 finish(ts)
                 if ts.kind.name == "pairings":
                     known |= ts.loaded_keys
         except FileRejected as rejected:  # raised while streaming (bad encoding further down ...)
-            raise _Abort(rejected.problem) from rejected
+            raise Abort(rejected.problem) from rejected
         self._close_audit(f)
         if checking_a_copy:
             out.reprocess_of, out.supersedes, out.superseded_by = None, {}, {}
 
-    def _claim(self, f: _File, *, dry_run: bool) -> bool:
+    def _claim(self, f: InFlight, *, dry_run: bool) -> bool:
         """Lock the file's hash for this transaction; a copy of bytes already received is a
         duplicate. Returns whether a check goes on as a re-run of the first copy."""
         out = f.out
@@ -288,7 +202,7 @@ class Ingester:
         out.reprocess_of = previous
         return True
 
-    def _recorded(self, f: _File) -> bool:
+    def _recorded(self, f: InFlight) -> bool:
         """With ``resume``: take the outcome this run already recorded for the file, if any."""
         if f.recorded:
             return True
@@ -303,17 +217,17 @@ class Ingester:
 
     # -- a batch -------------------------------------------------------------------------
 
-    def _load_batch(self, batch: list[_File]) -> list[FileOutcome]:
+    def _load_batch(self, batch: list[InFlight]) -> list[FileOutcome]:
         if not batch:
             return []
         self._prepare(batch)
-        self._validate_batch(batch)
+        validate_batch(self.conn, batch)
         tainted: set[str] = set()  # units whose pairings, assumed by later files, failed to load
         outcomes: list[FileOutcome] = []
         for f in batch:
             unit = f.out.reporting_unit_code
             if f.ready and unit in tainted:
-                self._close(f)
+                f.close()
                 outcomes.append(self.ingest(f.path))  # checked again, against what did land
                 continue
             registers = f.ready and any(ts.kind.name == "pairings" for ts in f.stages)
@@ -322,7 +236,7 @@ class Ingester:
                 tainted.add(unit)
         return outcomes
 
-    def _prepare(self, batch: list[_File]) -> None:
+    def _prepare(self, batch: list[InFlight]) -> None:
         """Read and stage every file of the batch (no transaction is held meanwhile)."""
         hashes: set[str] = set()
         for f in batch:
@@ -339,72 +253,17 @@ class Ingester:
             if previous is not None:
                 f.out.status, f.out.duplicate_of = "duplicate", previous
                 continue
-            self._read(f)
+            read_into(self.conn, self.settings, f)
             if f.ready:
                 try:
                     for ts in self._stages(f):
-                        for chunk in self._timed(f.out, "read", iter(ts.table.chunks)):
-                            f.staged.append(self._timed_call(f.out, "normalise", stage, ts, chunk))
+                        for chunk in timed(f.out, "read", iter(ts.table.chunks)):
+                            f.staged.append(timed_call(f.out, "normalise", stage, ts, chunk))
                 except FileRejected as rejected:
                     f.refusal, f.staged = rejected.problem, []
         self.conn.commit()
 
-    def _validate_batch(self, batch: list[_File]) -> None:
-        """GX on the rows of every file at once: pairings first (a later file of the same unit
-        may reference them), then every other kind against the pairings known by then."""
-        ready = [(i, f) for i, f in enumerate(batch) if f.ready]
-        units = {f.out.reporting_unit_code for _, f in ready}
-        in_warehouse = audit.known_pairings(self.conn, units)
-        self.conn.commit()
-        pairings = [(i, f, s) for i, f in ready for s in f.staged if s.stage.kind.name == "pairings"]
-        self._validate_all(pairings, {})
-        known: dict[int, set[str]] = {}
-        registered: dict[str, set[str]] = {u: set(codes) for u, codes in in_warehouse.items()}
-        for i, f in ready:
-            unit = f.out.reporting_unit_code
-            for s in f.staged:
-                if s.stage.kind.name == "pairings":
-                    good, _ = s.good()
-                    registered[unit] |= set(good["pairing_code"])
-            known[i] = set(registered[unit])
-        others = [(i, f, s) for i, f in ready for s in f.staged if s.stage.kind.name != "pairings"]
-        self._validate_all(others, known)
-
-    def _validate_all(self, chunks: list[tuple[int, _File, StagedChunk]], known: dict[int, set[str]]) -> None:
-        by_kind: dict[str, list[tuple[int, _File, StagedChunk]]] = {}
-        for item in chunks:
-            by_kind.setdefault(item[2].stage.kind.name, []).append(item)
-        for items in by_kind.values():
-            self._validate([(i, f, s) for i, f, s in items], known)
-
-    def _validate(self, items: list[tuple[int, _File, StagedChunk]], known: dict[int, set[str]]) -> None:
-        """One GX call over the ``ok`` rows of the staged chunks; problems back to their rows."""
-        items = [item for item in items if not item[2].ok.empty]
-        if not items:
-            return
-        t = time.perf_counter()
-        kind = items[0][2].stage.kind.name
-        frame = pd.concat([s.ok for _, _, s in items], ignore_index=True) if len(items) > 1 else items[0][2].ok
-        sizes = np.array([len(s.ok) for _, _, s in items])
-        periods = [f.meta.period if f.meta else None for _, f, _ in items]
-        frame = with_row_parameters(
-            frame.reset_index(drop=True),
-            file_key=np.repeat([i for i, _, _ in items], sizes),
-            period=np.repeat([p.code if p else None for p in periods], sizes),
-            period_start=np.repeat([p.start if p else None for p in periods], sizes),
-            period_end=np.repeat([p.end if p else None for p in periods], sizes),
-        )
-        refs = frozenset(pairing_ref(i, code) for i, codes in known.items() for code in codes)
-        ends = np.cumsum(sizes)
-        for pos, problem in validate_rows(kind, frame, dt.date.today(), refs):
-            n = int(np.searchsorted(ends, pos, side="right"))
-            staged = items[n][2]
-            staged.add(staged.ok.index[pos - (ends[n] - sizes[n])], problem)
-        share = (time.perf_counter() - t) / max(1, int(ends[-1]))
-        for (_, f, _), size in zip(items, sizes.tolist(), strict=True):  # the call's time, shared out by rows
-            f.out.timings["validate"] = f.out.timings.get("validate", 0.0) + share * size
-
-    def _commit_file(self, f: _File) -> FileOutcome:
+    def _commit_file(self, f: InFlight) -> FileOutcome:
         """Load one staged file of a batch in its own transaction."""
         if f.out.file_hash is None or f.recorded:
             return f.out
@@ -424,10 +283,10 @@ class Ingester:
             self._record_timings(f.out, batched=True)
             self.conn.commit()
         finally:
-            self._close(f)
+            f.close()
         return f.out
 
-    def _land(self, f: _File) -> None:
+    def _land(self, f: InFlight) -> None:
         self._claim(f, dry_run=False)
         if f.out.status == "duplicate" or f.recorded:  # another worker (or attempt) took the same bytes meanwhile
             return
@@ -444,7 +303,7 @@ class Ingester:
 
     # -- shared steps ----------------------------------------------------------------------
 
-    def _writer(self, f: _File, ts: TableStage) -> RawWriter:
+    def _writer(self, f: InFlight, ts: TableStage) -> RawWriter:
         assert f.meta is not None and f.out.submission_id is not None and f.out.file_hash is not None
         period = f.meta.period
         return RawWriter(
@@ -470,33 +329,33 @@ class Ingester:
         writer.write(good, good_approx)
         out.timings["copy"] = out.timings.get("copy", 0.0) + time.perf_counter() - t
 
-    def _open_audit(self, f: _File) -> None:
+    def _open_audit(self, f: InFlight) -> None:
         """The file's audit row: refused (with why), or loaded (before its rows, which point at it)."""
         if f.refusal is not None:
             f.out.status = "rejected"
             f.out.errors = [f.refusal]
         f.out.submission_id = self._insert_audit(f)
 
-    def _close_audit(self, f: _File) -> None:
+    def _close_audit(self, f: InFlight) -> None:
         out = f.out
         if out.rows_received == 0:
-            raise _Abort(Problem.make("F015_NO_DATA"))
+            raise Abort(Problem.make("F015_NO_DATA"))
         # a sheet with a header and no rows is no report of its kind: it must not replace one
         out.kind_counts = {k: c for k, c in out.kind_counts.items() if c["received"]}
         out.record_kinds = [k for k in out.record_kinds if k in out.kind_counts]
         audit.finish(self.conn, out)
         audit.versions(self.conn, out)
 
-    def _insert_audit(self, f: _File) -> int:
+    def _insert_audit(self, f: InFlight) -> int:
         return audit.insert(
             self.conn, f.received, f.out, size=f.size, archive_path=f.archive_path, run_id=self.run_id, meta=f.meta
         )
 
-    def _failed(self, f: _File, exc: Exception, *, dry_run: bool) -> None:
+    def _failed(self, f: InFlight, exc: Exception, *, dry_run: bool) -> None:
         """The file's transaction failed: nothing of it stays; record why it was refused."""
         if self.conn.closed or isinstance(exc, psycopg.OperationalError):
             raise exc  # the warehouse is gone: a pipeline error, not the file's
-        if isinstance(exc, _Abort):
+        if isinstance(exc, Abort):
             problem = exc.problem
         else:
             log.exception("internal error on %s", f.path)
@@ -513,7 +372,7 @@ class Ingester:
             with self.conn.transaction():
                 out.submission_id = self._insert_audit(f)
 
-    def _done(self, f: _File, *, dry_run: bool) -> FileOutcome:
+    def _done(self, f: InFlight, *, dry_run: bool) -> FileOutcome:
         if f.recorded:
             self.conn.commit()
             return f.out
@@ -529,36 +388,6 @@ class Ingester:
         if out.submission_id:
             audit.set_timings(self.conn, out.submission_id, out.timings)
 
-    @staticmethod
-    def _close(f: _File) -> None:
-        if f.result is not None:
-            f.result.close()
-        f.staged = []
-
-    @staticmethod
-    def _timed(out: FileOutcome, stage_name: str, items: Iterator[Any]) -> Iterator[Any]:
-        while True:
-            t = time.perf_counter()
-            item = next(items, None)
-            out.timings[stage_name] = out.timings.get(stage_name, 0.0) + time.perf_counter() - t
-            if item is None:
-                return
-            yield item
-
-    @staticmethod
-    def _timed_call(out: FileOutcome, stage_name: str, fn: Any, *args: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            out.timings[stage_name] = out.timings.get(stage_name, 0.0) + time.perf_counter() - t
-
 
 def _names_units(kind: Any) -> bool:
     return any(f.resolved_from for f in kind.fields)
-
-
-class _Abort(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message_en)
-        self.problem = problem
