@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.config import Settings
+from ingestion.processes import stop_process
 
 SUPERSET_VERSION = "6.1.0"
 DATA = Path(__file__).with_name("data")
@@ -247,13 +248,7 @@ def serve(paths: Paths, port: int, host: str = "127.0.0.1") -> subprocess.Popen:
 
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM to the server's process group (its own session), SIGKILL if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    stop_process(proc, grace=20)
 
 
 # --------------------------------------------------------------------------- command line

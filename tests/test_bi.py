@@ -23,7 +23,7 @@ from ingestion import warehouse
 from ingestion.bench_files import write_bench_activities
 from ingestion.cli import main
 from ingestion.config import Settings
-from ingestion.topology import free_ports
+from ingestion.processes import free_ports
 
 pytestmark = pytest.mark.slow
 

@@ -44,6 +44,7 @@ import pytest
 from ingestion import warehouse
 from ingestion.cli import main
 from ingestion.config import CHECKOUT, Settings
+from ingestion.processes import free_ports
 from ingestion.superset import (
     ADMIN,
     SUPERSET_VERSION,
@@ -65,7 +66,6 @@ from ingestion.superset_dashboard import (
     metric_name,
     zh_label,
 )
-from ingestion.topology import free_ports
 from tests.test_ui import ensure_chromium
 
 pytestmark = [pytest.mark.superset, pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -34,8 +34,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from ingestion import processes
 from ingestion.config import Settings
-from ingestion.topology import free_ports
+from ingestion.processes import free_ports
 from ingestion.warehouse import libpq_url
 
 TOPOLOGY_PG = os.environ.get("PAIRSTATS_TOPOLOGY_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -396,7 +397,7 @@ def test_a_worker_killed_mid_batch_the_run_completes_on_the_other(topo: Any, tmp
         run_id, batches = _run_taking_files(topo, since)
         map_index, host, committed = _mid_batch(topo, run_id, batches)
         victim = next(name for name, h in WORKERS.items() if h == host)
-        topology.kill(topo.pids[victim], signal.SIGKILL)
+        processes.kill(topo.pids[victim], signal.SIGKILL)
         killed_at = time.monotonic()
         pre_kill = {
             path: sid

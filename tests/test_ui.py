@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
@@ -39,7 +38,7 @@ import pytest
 
 from ingestion.config import CHECKOUT, Settings
 from ingestion.orchestration import ADMIN_USER, DagRunResult, admin_password, prepare_airflow, run_dag
-from ingestion.topology import free_ports
+from ingestion.processes import free_ports, stop_process
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 
@@ -168,13 +167,7 @@ def api_server(ui_home: dict[str, Any], ingest_run: dict[str, Any], tmp_path_fac
 
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM to the api-server's process group (its own session), SIGKILL if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    stop_process(proc, grace=10)
 
 
 # --------------------------------------------------------------------------- the browser
