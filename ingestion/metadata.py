@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.problems import FileRejected, Problem
-from ingestion.register import normalise_division_code
+from ingestion.region_codes import normalise_division_code
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 

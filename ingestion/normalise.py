@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ingestion.contract import Field, FieldType
-from ingestion.register import normalise_division_code
+from ingestion.region_codes import normalise_division_code
 
 EMPTY_MARKERS = frozenset({"", "—", "——", "-", "--", "/", "无", "－", "―", "─", "n/a", "N/A", "null", "None"})
 TOTAL_MARKERS = ("合计", "总计", "合 计", "总 计", "小计", "total")

