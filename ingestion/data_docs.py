@@ -8,7 +8,7 @@ public CDNs, and the logo from GX's S3 bucket. GX has no setting for this: a plu
 ``custom_data_docs/views`` can add templates but not replace these (GX's own loader comes first).
 On a server without the Internet the pages showed unstyled, without the tables' sorting and filters.
 
-``make_offline(site)`` runs after each Data Docs build (``quality.validate_with_gx``):
+``make_offline(site)`` runs after each Data Docs build (``quality_gx.validate_with_gx``):
 
 1. The files of ``ingestion/data/data_docs_static`` (npm releases at the versions the templates
    name, each listed with its sha256 in the folder's MANIFEST, licences beside them) are copied

@@ -207,9 +207,7 @@ def check_corps_tree(regions: Sequence[Region]) -> None:
             raise RegisterError(f"corps tree: duplicate code {r.code}")
         if normalise_division_code(r.code) != r.code:
             raise RegisterError(f"corps tree: {r.code} is neither a canonical civil code nor an XPCC code")
-        if r.civil_code is not None and (
-            not DIGITS.fullmatch(r.civil_code) or canonical(r.civil_code) != r.civil_code
-        ):
+        if r.civil_code is not None and (not DIGITS.fullmatch(r.civil_code) or canonical(r.civil_code) != r.civil_code):
             raise RegisterError(f"corps tree: {r.code}'s civil code {r.civil_code!r} is not a canonical civil code")
         by_code[r.code] = r
     roots = [r.code for r in regions if r.parent_code is None]

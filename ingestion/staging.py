@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ingestion.columns import parse_column
 from ingestion.contract import FieldType, RecordKind
 from ingestion.headers import ColumnMap
-from ingestion.normalise import SPECIAL_NOTES, clean_text, is_empty, parse_column, parse_number
+from ingestion.normalise import SPECIAL_NOTES, clean_text, is_empty, parse_number
 from ingestion.outcome import FileOutcome
 from ingestion.problems import Problem
 from ingestion.tables import Table, note

@@ -37,7 +37,8 @@ import pytest
 
 from ingestion import data_docs
 from ingestion.config import Settings
-from ingestion.quality import QualityRun, run_quality, validate_with_gx
+from ingestion.quality import QualityRun, run_quality
+from ingestion.quality_gx import validate_with_gx
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
 from tests.quality_data import MONTHS, UNITS, _ingest, _json_document, _set_received, _sync_loaded_at, _write

@@ -7,9 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from ingestion.columns import parse_column
 from ingestion.contract import ACTIVITIES, INCOME_EFFECTS, PROJECTS
 from ingestion.headers import detect_kind, match_header
-from ingestion.normalise import is_note_row, is_total_row, parse_cell, parse_column, parse_date, parse_number
+from ingestion.normalise import is_note_row, is_total_row, parse_cell, parse_date, parse_number
 
 
 @pytest.mark.parametrize(

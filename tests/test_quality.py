@@ -332,7 +332,8 @@ def test_gx_reaches_the_embedded_warehouse_over_its_unix_socket(tmp_path: Path) 
     import shutil
 
     from ingestion import warehouse
-    from ingestion.quality import NIGHTLY_SUITES, gx_connection, validate_with_gx
+    from ingestion.digest import NIGHTLY_SUITES
+    from ingestion.quality_gx import gx_connection, validate_with_gx
 
     settings = Settings.from_env({"PAIRSTATS_HOME": str(tmp_path / "home")})
     try:
