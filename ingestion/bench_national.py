@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one benchmark, i
         run("warehouse init (airflow)", [PYTHON, "-m", "ingestion.cli", "warehouse", "init"], af_env,
             logs / "af-init.log")  # fmt: skip
         code = (
-            "import json, sys; from ingestion.orchestration import run_pipeline; "
+            "import json, sys; from ingestion.dag_runs import run_pipeline; "
             "runs = run_pipeline(); print(json.dumps([r.to_dict() for r in runs])); "
             "sys.exit(0 if runs and all(r.ok for r in runs) and len(runs) == 2 else 1)"
         )

@@ -184,7 +184,7 @@ def _demo_in_process(landing: Path, settings: Settings) -> bool:
 
 
 def _demo_through_airflow(landing: Path, settings: Settings, args: argparse.Namespace) -> bool:
-    from ingestion.orchestration import run_pipeline
+    from ingestion.dag_runs import run_pipeline
 
     conf = {"landing": str(landing)} if args.landing else None
     print("running the DAGs ingest_submissions → build_warehouse for real (airflow dags test) …")

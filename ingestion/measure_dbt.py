@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.config import Settings
-from ingestion.orchestration import AIRFLOW_DB, airflow_home, run_dag
+from ingestion.dag_runs import run_dag
+from ingestion.orchestration import AIRFLOW_DB, airflow_home
 
 # --------------------------------------------------------------------------- measurement
 

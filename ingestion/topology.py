@@ -278,14 +278,14 @@ def start(settings: Settings | None = None, config: TopologyConfig | None = None
 
 def spawn(topo: Topology, name: str) -> int:
     """Start one process of the topology (again: a worker that died); its pid into ``pids.json``."""
-    from ingestion.orchestration import _airflow_command, _subprocess_env
+    from ingestion.orchestration import airflow_command, subprocess_env
 
     args, own = _commands(topo.config)[name]
     folder = topology_dir(topo.settings)
     with topo.log(name).open("ab") as out:
         proc = subprocess.Popen(
-            _airflow_command(args),
-            env=_subprocess_env(topo.env | own),
+            airflow_command(args),
+            env=subprocess_env(topo.env | own),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -25,14 +25,8 @@ import psycopg
 import pytest
 
 from ingestion.config import CHECKOUT, Settings
-from ingestion.orchestration import (
-    DagRunResult,
-    airflow_env,
-    airflow_json,
-    libpq_url,
-    metadata_url,
-    run_dag,
-)
+from ingestion.dag_runs import DagRunResult, run_dag
+from ingestion.orchestration import airflow_env, airflow_json, libpq_url, metadata_url
 from ingestion.tasks import file_label, ingest_batch, plan_ingest, report_lines, summarise
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database

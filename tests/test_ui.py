@@ -1,7 +1,7 @@
 """The Airflow UI in a real browser: Debian's Chromium, driven by Playwright, against the real api-server.
 
 One module fixture lands the demo submissions (five units and the refused file of unknown
-unit 999999) through a real ``ingest_submissions`` run (``orchestration.run_dag``: ``airflow
+unit 999999) through a real ``ingest_submissions`` run (``dag_runs.run_dag``: ``airflow
 dags test`` against a migrated metadata database of its own), in batches small enough that
 ``ingest_batch`` is mapped several times (four batches of whole landing folders); then
 starts ``airflow api-server`` on a free port with the project's ``airflow_env``. The tests
@@ -37,7 +37,8 @@ from urllib.parse import quote
 import pytest
 
 from ingestion.config import CHECKOUT, Settings
-from ingestion.orchestration import ADMIN_USER, DagRunResult, admin_password, prepare_airflow, run_dag
+from ingestion.dag_runs import DagRunResult, run_dag
+from ingestion.orchestration import ADMIN_USER, admin_password, prepare_airflow
 from ingestion.processes import free_ports, stop_process
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
@@ -133,18 +134,18 @@ def ingest_run(ui_home: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def api_server(ui_home: dict[str, Any], ingest_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory):
     """``airflow api-server`` on a free port with the project's configuration: its base URL."""
-    from ingestion.orchestration import _airflow_command, _subprocess_env
+    from ingestion.orchestration import airflow_command, subprocess_env
 
     port = free_ports(1)[0]
     env = prepare_airflow(ui_home["settings"], metadata_db=ui_home["metadata_db"])
     env["AIRFLOW__API__PORT"] = str(port)
     env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://localhost:{port}/execution/"
     log_path = tmp_path_factory.mktemp("api-server") / "api-server.log"
-    command = _airflow_command(["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+    command = airflow_command(["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
     base = f"http://127.0.0.1:{port}"
     with log_path.open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            command, env=_subprocess_env(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=subprocess_env(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 120
