@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one benchmark, i
             print(f"    history {year + 1} year(s): {files} files, {rows} rows; incremental/full "
                   f"{history[-1]['incremental/full']}", flush=True)  # fmt: skip
         results["history"] = history
-        _chart(history, out / "incremental-vs-history.png")
+        scope = f"{args.counties} counties" if args.counties else "national"
+        _chart(history, out / "incremental-vs-history.png", scope)
 
     results["stages"] = [asdict(s) for s in stages]
     results["quality (s)"] = round(quality.seconds, 1)
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one benchmark, i
     return 0
 
 
-def _chart(history: list[dict[str, Any]], path: Path) -> None:
+def _chart(history: list[dict[str, Any]], path: Path, scope: str = "national") -> None:
     """The nightly incremental build and a full refresh against years of history."""
     try:
         import matplotlib
@@ -255,7 +256,8 @@ def _chart(history: list[dict[str, Any]], path: Path) -> None:
     ax.plot(years, [h["full_s"] for h in history], marker="o", label="full refresh")
     ax.plot(years, [h["incremental_s"] for h in history], marker="o", label="nightly incremental (one new month)")
     ax.plot(years, [h["quality_s"] for h in history], marker="o", label="nightly quality checks")
-    ax.set_xlabel("years of national history")
+    per_month = history[0]["rows"] // max(1, 12 * history[0]["years"])
+    ax.set_xlabel(f"years of history ({scope}, about {per_month:,} rows a month)")
     ax.set_ylabel("seconds")
     ax.set_xticks(years)
     ax.set_title("pairstats build cost against history (2 cores)")
