@@ -118,3 +118,15 @@ def test_check_report_tells_a_district_what_is_wrong_in_both_languages(settings,
     assert {n["code"] for n in as_json["normalisations"]} == {"W003_NORMALISED"}
     with psycopg.connect(settings.warehouse_url) as conn:
         assert conn.execute("select count(*) from audit.submission_files").fetchone()[0] == 0
+
+
+def test_every_subcommand_of_the_grammar_has_its_command():
+    import argparse
+
+    from ingestion.cli import COMMANDS
+    from ingestion.cli_parser import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    named = {name: p.get_default("command_name") for name, p in sub.choices.items()}
+    assert named == {name: name for name in COMMANDS}
