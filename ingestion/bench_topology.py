@@ -18,7 +18,8 @@ from typing import Any
 
 from ingestion.config import Settings
 from ingestion.processes import free_ports
-from ingestion.topology import DEFAULT_PG, Topology, TopologyConfig, drop, start, stop, warehouse_settings
+from ingestion.topology import Topology, drop, start, stop
+from ingestion.topology_config import DEFAULT_PG, TopologyConfig, warehouse_settings
 
 __all__ = ["measure"]
 
