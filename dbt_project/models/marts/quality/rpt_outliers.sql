@@ -17,7 +17,9 @@
 -- (from the facts' lineage) with the one recorded after the last build and deletes the
 -- pairings that changed; this select judges every figure of exactly those pairings again
 -- (a new month changes the history of all of a pairing's other months). A change of the
--- outlier vars rebuilds all.
+-- outlier vars rebuilds all. Every step joins whole series: nested loops are off for this
+-- model's transaction, so that a misestimate (stale statistics) cannot make the final
+-- joins quadratic in the figures.
 
 {{
     config(
@@ -25,6 +27,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=[
+            "set local enable_nestloop = off",
             "{{ ensure_fact_lineage('fct_activity_counts') }}",
             "{{ ensure_fact_lineage('fct_income_effects') }}",
             "{{ refresh_by_fingerprint('pairing_id', outlier_fingerprints_sql()) }}",
