@@ -34,8 +34,12 @@ airflow: install
 	@$(BIN)/python -c "from ingestion.orchestration import login_info; print(login_info())"
 	$(BIN)/pairstats airflow standalone
 
+# The test modules on TEST_WORKERS pytest-xdist workers (each module's tests stay on one worker: its
+# module fixtures are built once). Each worker starts its own embedded PostgreSQL unless
+# PAIRSTATS_WAREHOUSE_URL names a server. TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(TEST_ARGS)
 
 # The Airflow UI in Debian's Chromium (Playwright): a real ingest run, the api-server, login, the
 # grid's mapped batches and the refused file; rewrites docs/airflow-*.png (1-1.5 min; also in make test).

@@ -566,7 +566,7 @@ def failing_settings(chain: dict[str, Any], chain_settings: Settings, tmp_path: 
 def test_the_warehouse_down_makes_the_run_red_and_alerts(
     failing_settings: Settings, metadata_db: str, mailbox: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gone = failing_settings.warehouse_url.rsplit("/", 1)[0] + "/pairstats_no_such_database"
+    gone = with_database(failing_settings.warehouse_url, "pairstats_no_such_database")  # TCP or socket URL
     settings = dataclasses.replace(failing_settings, warehouse_url=gone)
     # Airflow's own metadata stays where it is: only the warehouse is unreachable
     monkeypatch.setattr(
