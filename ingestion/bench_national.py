@@ -209,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one benchmark, i
                        str(one), *workers], cli_env, logs / f"year{year + 1}-month.log"))  # fmt: skip
             incremental = report(run(f"year {year + 1}: nightly incremental build", [PYTHON, "-m", "ingestion.cli",
                                      "build"], cli_env, logs / f"year{year + 1}-incremental.log"))  # fmt: skip
+            incremental_nodes = dbt_profile(out / "home-cli", logs / f"year{year + 1}-incremental")
             full = report(run(f"year {year + 1}: full refresh", [PYTHON, "-m", "ingestion.cli", "build",
                               "--full-refresh"], cli_env, logs / f"year{year + 1}-full.log"))  # fmt: skip
+            full_nodes = dbt_profile(out / "home-cli", logs / f"year{year + 1}-full")
             nightly = report(run(f"year {year + 1}: nightly quality", [PYTHON, "-m", "ingestion.cli", "quality",
                                  "--no-send"], cli_env, logs / f"year{year + 1}-quality.log"))  # fmt: skip
             files, rows = _counts(cli_url)
@@ -223,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one benchmark, i
                     "full_s": round(full.seconds, 1),
                     "quality_s": round(nightly.seconds, 1),
                     "incremental/full": round(incremental.seconds / full.seconds, 3),
+                    "incremental_dbt": incremental_nodes,
+                    "full_dbt": full_nodes,
                 }
             )
             print(f"    history {year + 1} year(s): {files} files, {rows} rows; incremental/full "
@@ -239,6 +243,35 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one benchmark, i
         if key not in ("stages", "history"):
             print(f"{key}: {value}")
     return 0
+
+
+def dbt_profile(home: Path, keep_as: Path, top: int = 8) -> dict[str, Any]:
+    """Where the last dbt build of ``home`` spent its time (its ``run_results.json``, kept as
+    ``<keep_as>-run_results.json``): seconds per node kind (the sum of the nodes' own times;
+    dbt runs two at a time) and the slowest nodes. Printed under the stage."""
+    source = home / "dbt" / "target" / "run_results.json"
+    if not source.exists():
+        return {}
+    data = json.loads(source.read_text(encoding="utf-8"))
+    keep_as.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{keep_as}-run_results.json").write_text(json.dumps(data), encoding="utf-8")
+    nodes = [(r["unique_id"], float(r.get("execution_time") or 0.0)) for r in data.get("results", [])]
+    by_kind: dict[str, float] = {}
+    for unique_id, seconds in nodes:
+        kind = unique_id.split(".", 1)[0]
+        by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+    slowest = sorted(nodes, key=lambda n: -n[1])[:top]
+    profile = {
+        "elapsed_s": round(float(data.get("elapsed_time") or 0.0), 1),
+        "nodes": len(nodes),
+        "seconds_by_kind": {k: round(v, 1) for k, v in sorted(by_kind.items())},
+        "slowest": [[unique_id.split(".")[-1] if unique_id.startswith("model.") else unique_id, round(t, 2)]
+                    for unique_id, t in slowest],
+    }  # fmt: skip
+    kinds = ", ".join(f"{k} {v:.1f} s" for k, v in profile["seconds_by_kind"].items())
+    print(f"    dbt: {profile['nodes']} nodes in {profile['elapsed_s']} s ({kinds}); slowest: "
+          + ", ".join(f"{name} {t:.1f} s" for name, t in profile["slowest"]), flush=True)  # fmt: skip
+    return profile
 
 
 def _chart(history: list[dict[str, Any]], path: Path, scope: str = "national") -> None:
