@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from ingestion import publish
+from ingestion import build_copy, publish
 from ingestion.config import CHECKOUT, Settings
 from ingestion.warehouse import analyze_stale, libpq_params, warehouse_url
 
@@ -190,6 +190,8 @@ def build(
         with psycopg.connect(url) as conn:
             started = conn.execute("select now()").fetchone()[0]
             start_inputs = publish.inputs(conn)
+        with psycopg.connect(url, autocommit=True) as conn:
+            copies = build_copy.begin(conn)
         began = time.perf_counter()
         run = _invoke(args, url, settings=settings)
         failures, built, skipped = publish.outcome(run)
@@ -214,6 +216,10 @@ def build(
             )
         result.published = built
         log.info("%s", result.describe())
+        with psycopg.connect(url, autocommit=True) as conn:  # BI already reads the new tables
+            synced = build_copy.sync(conn, built, copies)
+        result.copy_sync_seconds = synced.seconds
+        result.copies_keyed, result.copies_whole = synced.keyed, synced.copied
         return result
 
 

@@ -13,10 +13,11 @@ does :func:`publish` move the tables it built into ``marts``, in one transaction
   macros/incremental_refresh.sql) moves with it: a lineage always describes its own table;
 * one row is added to ``marts.publication``: when, from which submissions, which tables.
 
-The previous published tables become ``marts_build``'s: the next build brings them up to
-date incrementally (their lineage says what they hold), so incremental facts stay
-incremental — each copy catches up with the submissions of the builds it missed — at the
-price of keeping two copies of the marts. A build that fails publishes nothing: ``marts``
+The previous published tables become ``marts_build``'s; right after the publication,
+``ingestion.build_copy`` applies to each incremental one what the build changed (rows copied
+from the published table by the keys the build refreshed), so the next build starts one
+build behind nothing and computes only its own new data — at the price of keeping two copies
+of the marts. A build that fails publishes nothing: ``marts``
 keeps the last good build and :class:`BuildResult` names what failed.
 
 Queries running when the transaction commits finish on the tables they started with
@@ -95,6 +96,10 @@ class BuildResult:
     publish_ms: float | None = None
     build_seconds: float = 0.0
     skipped: int = 0
+    # after the publication, marts_build's incremental tables brought up to date (ingestion.build_copy)
+    copy_sync_seconds: float = 0.0
+    copies_keyed: list[str] = field(default_factory=list)  # by the keys the build refreshed
+    copies_whole: list[str] = field(default_factory=list)  # replaced by a whole copy
 
     def __bool__(self) -> bool:
         return self.success
@@ -229,29 +234,7 @@ def publish(
                 round(elapsed, 1),
             ),
         )
-    elapsed = (time.perf_counter() - began) * 1000
-    _seed_build_copies(conn, tables)
-    return elapsed
-
-
-def _seed_build_copies(conn: psycopg.Connection, tables: Sequence[str]) -> None:
-    """An incremental table published for the first time leaves no copy to build on: give
-    ``marts_build`` one (rows and lineage), so that the next build is incremental too, not a
-    full rebuild. After the publication has committed: BI never waits for the copy."""
-    for table in tables:
-        lineage = f"{table}__lineage"
-        if _exists(conn, BUILD, table) or not _exists(conn, lineage_schema(LIVE), lineage):
-            continue
-        with conn.transaction():
-            for schema, name in ((LIVE, table), (lineage_schema(LIVE), lineage)):
-                to = BUILD if schema == LIVE else lineage_schema(BUILD)
-                source = sql.Identifier(schema, name)
-                target = sql.Identifier(to, name)
-                conn.execute(sql.SQL("drop table if exists {}").format(target))
-                conn.execute(sql.SQL("create table {} (like {} including all)").format(target, source))
-                conn.execute(sql.SQL("insert into {} select * from {}").format(target, source))
-                conn.execute(sql.SQL("analyze {}").format(target))
-        log.info("seeded %s.%s from the published table (the next build is incremental)", BUILD, table)
+    return (time.perf_counter() - began) * 1000
 
 
 def latest(conn: psycopg.Connection) -> dict[str, Any] | None:

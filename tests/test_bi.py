@@ -408,3 +408,17 @@ def test_a_failing_test_publishes_nothing_and_the_next_good_build_publishes_ever
         assert conn.execute(
             "select count(*) from pg_class where relnamespace = 'marts_swap'::regnamespace"
         ).fetchone() == (0,)
+        # the failed build had changed the copies in marts_build: after the good build's
+        # publication each incremental one was replaced by a copy of the published table
+        publication = conn.execute("select max(publication_id) from marts.publication").fetchone()[0]
+        states = dict(conn.execute("select table_name, in_sync_with from marts_build_lineage.build_copy_state"))
+        incremental = ["fct_activity_counts", "fct_income_effects", "fct_projects", "rpt_region_rollup", "rpt_outliers"]
+        assert {t: states.get(t) for t in incremental} == dict.fromkeys(incremental, publication)
+        for table in incremental:
+            for a, b in (("marts", "marts_build"), ("marts_build", "marts")):
+                differing = conn.execute(
+                    sql.SQL("select count(*) from (table {} except all table {}) as d").format(
+                        sql.Identifier(a, table), sql.Identifier(b, table)
+                    )
+                ).fetchone()[0]
+                assert differing == 0, (table, a, b)

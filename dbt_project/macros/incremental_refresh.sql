@@ -138,6 +138,7 @@
     create temporary table {{ refresh_keys_relation() }} on commit drop as
     {{ stale_keys_sql }};
     analyze {{ refresh_keys_relation() }};
+    {{ record_refreshed_keys() }}
     delete from {{ this }} as target
     using {{ refresh_keys_relation() }} as stale
     where
@@ -149,6 +150,7 @@
     create temporary table {{ refresh_keys_relation() }} on commit drop as
     select {{ key_columns | join(', ') }} from {{ lineage_relation() }} where false;
     create temporary table {{ refresh_mode_relation() }} on commit drop as select true as full_refresh;
+    {{ record_refreshed_keys() }}
     {%- endif %}
 {% endmacro %}
 
@@ -366,16 +368,31 @@
     union
     select {{ key_column }} from {{ this }} where (select everything from rebuild);
     analyze {{ refresh_keys_relation() }};
+    {{ record_refreshed_keys() }}
     delete from {{ this }} as target
     using {{ refresh_keys_relation() }} as stale
     where target.{{ key_column }} = stale.{{ key_column }};
     {%- else %}
     create temporary table {{ refresh_keys_relation() }} on commit drop as
     select {{ key_column }} from {{ fingerprints_relation() }} where false;
+    {{ record_refreshed_keys() }}
     {%- endif %}
 {% endmacro %}
 
 {% macro record_fingerprints() %}
     delete from {{ lineage_relation() }};
     insert into {{ lineage_relation() }} select * from {{ fingerprints_relation() }};
+{% endmacro %}
+
+{#- Write-audit-publish keeps the build copy in step (ingestion/build_copy.py): after the
+    publication the copy's rows of the keys this run refreshed are replaced by the published
+    ones. Called by the pre-hooks once the refresh keys are known, in the model's transaction:
+    the keys, as `<lineage schema>.<model>__refreshed`, on an incremental run; none on a first
+    build or a full refresh (then the copy is replaced whole). -#}
+{% macro record_refreshed_keys() %}
+    drop table if exists {{ lineage_schema() }}.{{ this.identifier }}__refreshed;
+    {%- if is_incremental() %}
+    create table {{ lineage_schema() }}.{{ this.identifier }}__refreshed as
+    select * from {{ refresh_keys_relation() }};
+    {%- endif %}
 {% endmacro %}

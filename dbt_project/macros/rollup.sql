@@ -119,12 +119,14 @@
     union
     select period_grain, period_start from {{ this }} where (select everything from rebuild);
     analyze {{ refresh_keys_relation() }};
+    {{ record_refreshed_keys() }}
     delete from {{ this }} as target
     using {{ refresh_keys_relation() }} as stale
     where target.period_grain = stale.period_grain and target.period_start = stale.period_start;
     {%- else %}
     create temporary table {{ refresh_keys_relation() }} on commit drop as
     select null::text as period_grain, null::date as period_start where false;
+    {{ record_refreshed_keys() }}
     {%- endif %}
 {% endmacro %}
 
