@@ -215,11 +215,11 @@ def build(
                 invocation_id=invocation,
             )
         result.published = built
-        log.info("%s", result.describe())
         with psycopg.connect(url, autocommit=True) as conn:  # BI already reads the new tables
             synced = build_copy.sync(conn, built, copies)
         result.copy_sync_seconds = synced.seconds
         result.copies_keyed, result.copies_whole = synced.keyed, synced.copied
+        log.info("%s", result.describe())
         return result
 
 

@@ -111,6 +111,12 @@ class BuildResult:
                 f"构建通过全部测试，已发布 {len(self.published)} 张表到 marts（{self.publish_ms:.0f} 毫秒）。\n"
                 f"The build passed every test: {len(self.published)} tables published to marts "
                 f"in {self.publish_ms:.0f} ms."
+            ) + (
+                f"\n构建副本（marts_build）已同步：{self.copy_sync_seconds:.1f} 秒。"
+                f"\nThe build copies (marts_build) brought up to date in {self.copy_sync_seconds:.1f} s"
+                f" ({len(self.copies_keyed)} by the refreshed keys, {len(self.copies_whole)} copied whole)."
+                if self.copies_keyed or self.copies_whole
+                else ""
             )
         listed = "\n".join(f"  - {f}" for f in self.failures) or "  - (dbt reported a failure: see its output)"
         return (

@@ -7,6 +7,19 @@
 -- never lose its units). Facts look up the version in effect at their period's start: a
 -- pairing that changes partners in June keeps its earlier rows attributed to the earlier
 -- partners.
+--
+-- A table, analysed once built, indexed by pairing (one row per pairing version: ~15k for
+-- the whole country): as a view, its window was computed again for every row that looked a
+-- version up — a national month's income facts planned as a nested loop over it (14,705
+-- rows × a sort of 14,705 versions: 114 s instead of 1.5 s).
+
+{{
+    config(
+        materialized='table',
+        post_hook="analyze {{ this }}",
+        indexes=[{'columns': ['reporting_unit_code', 'pairing_code']}],
+    )
+}}
 
 with
 
