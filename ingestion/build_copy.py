@@ -158,6 +158,16 @@ def _sync_keyed(conn: psycopg.Connection, table: str) -> bool:
     keys = _columns(conn, lineage_schema(BUILD), refreshed)
     if not keys or not set(keys) <= set(_columns(conn, BUILD, table)):
         return False
+    if set(keys) <= set(_columns(conn, lineage_schema(LIVE), lineage)):
+        # a build that refreshed most keys (rpt_outliers re-judges every pairing whose history
+        # grew): emptying the copy and copying it whole is cheaper than deleting row by row
+        held = conn.execute(
+            sql.SQL("select count(distinct ({})) from {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, keys)), sql.Identifier(lineage_schema(LIVE), lineage)
+            )
+        ).fetchone()[0]
+        if 2 * _count(conn, lineage_schema(BUILD), refreshed) >= held > 0:
+            return False
     _replace_keys(conn, LIVE, BUILD, table, keys)
     if set(keys) <= set(_columns(conn, lineage_schema(LIVE), lineage)):
         _replace_keys(conn, lineage_schema(LIVE), lineage_schema(BUILD), lineage, keys)

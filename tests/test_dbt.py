@@ -401,7 +401,13 @@ def test_the_build_copy_equals_what_was_published_after_every_build(built: Built
         assert differences == {t: (0, 0) for t in INCREMENTAL}, step
     assert built.copies["full"] == ([], sorted(INCREMENTAL))
     assert built.copies["full_refresh"] == ([], sorted(INCREMENTAL))
-    for step in ("incremental", "catch_up", "idle"):
+    # a new month: the month's facts and the roll-up's month, quarter and year by their keys;
+    # every pairing's history grew, so rpt_outliers re-judged all of them and is copied whole
+    # (cheaper than row by row), and so is fct_projects, whose every demo unit sent projects
+    keyed, whole = built.copies["incremental"]
+    assert {"fct_activity_counts", "fct_income_effects", "rpt_region_rollup"} <= set(keyed)
+    assert "rpt_outliers" in whole and sorted(keyed + whole) == sorted(INCREMENTAL)
+    for step in ("catch_up", "idle"):  # nothing new: nothing refreshed, nothing copied
         assert built.copies[step] == (sorted(INCREMENTAL), []), step
 
 
