@@ -367,11 +367,26 @@
     where {{ key_column }} is not null and (select everything from rebuild)
     union
     select {{ key_column }} from {{ this }} where (select everything from rebuild);
+    -- most keys stale (a new month changes every pairing's history): rebuild them all and
+    -- empty the table at once, instead of deleting and re-indexing it row by row
+    do $refresh_all$
+    begin
+        if 2 * (select count(*) from {{ refresh_keys_relation() }})
+                >= (select count(*) from {{ lineage_relation() }} where {{ key_column }} is not null) then
+            insert into {{ refresh_keys_relation() }}
+            select distinct {{ key_column }} from {{ this }}
+            except
+            select {{ key_column }} from {{ refresh_keys_relation() }};
+            truncate {{ this }};
+        else
+            delete from {{ this }} as target
+            using {{ refresh_keys_relation() }} as stale
+            where target.{{ key_column }} = stale.{{ key_column }};
+        end if;
+    end
+    $refresh_all$;
     analyze {{ refresh_keys_relation() }};
     {{ record_refreshed_keys() }}
-    delete from {{ this }} as target
-    using {{ refresh_keys_relation() }} as stale
-    where target.{{ key_column }} = stale.{{ key_column }};
     {%- else %}
     create temporary table {{ refresh_keys_relation() }} on commit drop as
     select {{ key_column }} from {{ fingerprints_relation() }} where false;
