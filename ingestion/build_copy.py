@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from ingestion.publish import BUILD, LIVE, lineage_schema
+from ingestion.publish import BUILD, LIVE, latest, lineage_schema, relation_exists
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ class SyncReport:
     seconds: float = 0.0
 
 
-def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',)).fetchone()[0]
-
-
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
     rows = conn.execute(
         """select attname from pg_attribute
@@ -70,9 +66,8 @@ def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
 
 
 def _last_publication(conn: psycopg.Connection) -> int | None:
-    if not _exists(conn, LIVE, "publication"):
-        return None
-    return conn.execute("select max(publication_id) from marts.publication").fetchone()[0]
+    newest = latest(conn)
+    return None if newest is None else newest["publication_id"]
 
 
 def begin(conn: psycopg.Connection) -> CopyStart:
@@ -112,7 +107,7 @@ def _copy_whole(conn: psycopg.Connection, table: str) -> None:
     for schema, name, to in ((LIVE, table, BUILD), (lineage_schema(LIVE), lineage, lineage_schema(BUILD))):
         source, target = sql.Identifier(schema, name), sql.Identifier(to, name)
         columns = _columns(conn, schema, name)
-        if _exists(conn, to, name) and _columns(conn, to, name) == columns:
+        if relation_exists(conn, to, name) and _columns(conn, to, name) == columns:
             # emptied, not dropped: views of the build (the quality checks) read the copies' lineage
             conn.execute(sql.SQL("truncate {}").format(target))
         else:
@@ -151,9 +146,9 @@ def _sync_keyed(conn: psycopg.Connection, table: str) -> bool:
     """Apply the build's refreshed keys to the copy; False when it cannot (then copy whole)."""
     refreshed = f"{table}__refreshed"
     lineage = f"{table}__lineage"
-    if not (_exists(conn, lineage_schema(BUILD), refreshed) and _exists(conn, BUILD, table)):
+    if not (relation_exists(conn, lineage_schema(BUILD), refreshed) and relation_exists(conn, BUILD, table)):
         return False
-    if not _exists(conn, lineage_schema(BUILD), lineage):
+    if not relation_exists(conn, lineage_schema(BUILD), lineage):
         return False
     keys = _columns(conn, lineage_schema(BUILD), refreshed)
     if not keys or not set(keys) <= set(_columns(conn, BUILD, table)):
@@ -188,7 +183,7 @@ def sync(conn: psycopg.Connection, tables: Sequence[str], start: CopyStart) -> S
     publication = _last_publication(conn)
     states = dict(start.in_sync_with)  # a table this build did not write is as it was
     for table in tables:
-        if not _exists(conn, lineage_schema(LIVE), f"{table}__lineage"):
+        if not relation_exists(conn, lineage_schema(LIVE), f"{table}__lineage"):
             continue  # not incremental: the next build replaces its copy whole anyway
         known = start.last_publication is not None and start.in_sync_with.get(table) == start.last_publication
         try:

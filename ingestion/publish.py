@@ -169,7 +169,7 @@ def inputs(conn: psycopg.Connection) -> dict[str, Any]:
     return {"loaded_files": row[0], "last_submission_id": row[1], "last_received_at": row[2]}
 
 
-def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+def relation_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',)).fetchone()[0]
 
 
@@ -186,10 +186,10 @@ def _exchange(conn: psycopg.Connection, table: str, live: str, build: str, *, li
 
     A table the build does not hold is left published; a lineage always follows its table,
     whichever side has one."""
-    in_build = _exists(conn, build, table)
+    in_build = relation_exists(conn, build, table)
     if not in_build and not lineage:
         return
-    in_live = _exists(conn, live, table)
+    in_live = relation_exists(conn, live, table)
     if in_live:
         _move(conn, live, table, SWAP)
     if in_build:
@@ -245,7 +245,7 @@ def publish(
 
 def latest(conn: psycopg.Connection) -> dict[str, Any] | None:
     """The newest publication (what BI reads now), or None before the first one."""
-    if not _exists(conn, LIVE, "publication"):
+    if not relation_exists(conn, LIVE, "publication"):
         return None
     cur = conn.execute("select * from marts.publication order by publication_id desc limit 1")
     row = cur.fetchone()
