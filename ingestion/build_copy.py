@@ -153,20 +153,26 @@ def _sync_keyed(conn: psycopg.Connection, table: str) -> bool:
     keys = _columns(conn, lineage_schema(BUILD), refreshed)
     if not keys or not set(keys) <= set(_columns(conn, BUILD, table)):
         return False
-    if set(keys) <= set(_columns(conn, lineage_schema(LIVE), lineage)):
-        # a build that refreshed most keys (rpt_outliers re-judges every pairing whose history
-        # grew): emptying the copy and copying it whole is cheaper than deleting row by row
+    # a build that refreshed most keys (rpt_outliers while histories are short re-judges every
+    # figure): emptying the copy and copying it whole is cheaper than deleting row by row.
+    # Held keys: the lineage's, or the table's rows when the key is a row id (rpt_outliers);
+    # the roll-up's slots are neither (its few refreshed slots are always applied by key)
+    keyed_lineage = set(keys) <= set(_columns(conn, lineage_schema(LIVE), lineage))
+    held = None
+    if keyed_lineage:
         held = conn.execute(
             sql.SQL("select count(distinct ({})) from {}").format(
                 sql.SQL(", ").join(map(sql.Identifier, keys)), sql.Identifier(lineage_schema(LIVE), lineage)
             )
         ).fetchone()[0]
-        if 2 * _count(conn, lineage_schema(BUILD), refreshed) >= held > 0:
-            return False
+    elif len(keys) == 1:
+        held = _count(conn, LIVE, table)
+    if held and 2 * _count(conn, lineage_schema(BUILD), refreshed) >= held:
+        return False
     _replace_keys(conn, LIVE, BUILD, table, keys)
-    if set(keys) <= set(_columns(conn, lineage_schema(LIVE), lineage)):
+    if keyed_lineage:
         _replace_keys(conn, lineage_schema(LIVE), lineage_schema(BUILD), lineage, keys)
-    else:  # a lineage of other keys (the roll-up's per-slot fingerprints): a few rows, copied whole
+    else:  # a lineage of other keys (fingerprints per slot or per pairing × date): copied whole
         target, source = sql.Identifier(lineage_schema(BUILD), lineage), sql.Identifier(lineage_schema(LIVE), lineage)
         conn.execute(sql.SQL("delete from {}").format(target))
         conn.execute(sql.SQL("insert into {} select * from {}").format(target, source))
