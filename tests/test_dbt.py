@@ -140,9 +140,14 @@ class Built:
     # after each build: how its copies were brought up to date, and copy vs published differences
     copies: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     copy_differences: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    test_sql: dict[str, str] = field(default_factory=dict)  # a fact's uniqueness test as run
 
     def record(self, step: str, result: dbt.publish.BuildResult, seconds: float) -> None:
         self.ok[step] = bool(result)
+        compiled = dbt.state_dir(self.settings) / "target" / "compiled"
+        self.test_sql[step] = "".join(
+            p.read_text(encoding="utf-8") for p in compiled.rglob("unique_fct_activity_counts_activity_count_id.sql")
+        )
         self.seconds[step] = seconds
         self.copies[step] = (sorted(result.copies_keyed), sorted(result.copies_whole))
         self.copy_differences[step] = {t: _differences(self.url, "marts_build", t) for t in INCREMENTAL}
@@ -409,6 +414,19 @@ def test_the_build_copy_equals_what_was_published_after_every_build(built: Built
     assert "rpt_outliers" in whole and sorted(keyed + whole) == sorted(INCREMENTAL)
     for step in ("catch_up", "idle"):  # nothing new: nothing refreshed, nothing copied
         assert built.copies[step] == (sorted(INCREMENTAL), []), step
+
+
+def test_tests_of_an_incremental_build_read_the_rows_it_wrote(built: Built) -> None:
+    """A first build and a full refresh test every row; an incremental build the partitions
+    it refreshed (the other rows were tested when written; the primary key holds on all)."""
+    refreshed = "marts_build_lineage.fct_activity_counts__refreshed"
+    for step in ("full", "full_refresh"):
+        assert "fct_activity_counts" in built.test_sql[step] and refreshed not in built.test_sql[step], step
+    for step in ("incremental", "catch_up", "idle"):
+        assert (
+            f"(reporting_unit_code, period_code) in (select reporting_unit_code, period_code from {refreshed})"
+            in (built.test_sql[step])
+        ), step
 
 
 def test_a_build_with_nothing_new_rewrites_nothing(built: Built) -> None:

@@ -333,5 +333,6 @@
     {%- if is_incremental() %}
     create table {{ lineage_schema() }}.{{ this.identifier }}__refreshed as
     select * from {{ refresh_keys_relation() }};
+    {{ stamp_refreshed_keys(lineage_schema() ~ '.' ~ this.identifier ~ '__refreshed') }};
     {%- endif %}
 {% endmacro %}

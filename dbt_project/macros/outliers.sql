@@ -268,6 +268,7 @@
             and figures.measure = series.measure
             and figures.period_grain = series.period_grain
     where figures.period_start >= series.judge_from;
+    {{ stamp_refreshed_keys(outlier_refreshed_relation()) }};
     -- most rows judged again: empty the table at once (keeping the others) instead of
     -- deleting and re-indexing it row by row
     do $outlier_delete$
