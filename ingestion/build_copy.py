@@ -123,18 +123,21 @@ def _replace_keys(conn: psycopg.Connection, schema_from: str, schema_to: str, ta
     whole-table record) become those of ``schema_from.table``."""
     refreshed = sql.Identifier(lineage_schema(BUILD), f"{_base(table)}__refreshed")
     columns = sql.SQL(", ").join(map(sql.Identifier, _columns(conn, schema_from, table)))
-    key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
-    matches = sql.SQL("({}) in (select {} from {}) or {}").format(
-        key_list,
-        key_list,
-        refreshed,
-        sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k)) for k in keys),
+    # a semi join on the keys (`(keys) in (select ...) or ...` is a subplan that PostgreSQL
+    # hashes only while it fits work_mem: 75 k refreshed row ids compared it with every row),
+    # and the null-key rows apart
+    refreshed_key = sql.SQL("exists (select from {} as r where {})").format(
+        refreshed, sql.SQL(" and ").join(sql.SQL("r.{0} = t.{0}").format(sql.Identifier(k)) for k in keys)
     )
+    null_key = sql.SQL(" or ").join(sql.SQL("t.{} is null").format(sql.Identifier(k)) for k in keys)
     target, source = sql.Identifier(schema_to, table), sql.Identifier(schema_from, table)
-    conn.execute(sql.SQL("delete from {} where {}").format(target, matches))
-    conn.execute(
-        sql.SQL("insert into {} ({}) select {} from {} where {}").format(target, columns, columns, source, matches)
-    )
+    for matches in (refreshed_key, null_key):
+        conn.execute(sql.SQL("delete from {} as t where {}").format(target, matches))
+        conn.execute(
+            sql.SQL("insert into {} ({}) select {} from {} as t where {}").format(
+                target, columns, columns, source, matches
+            )
+        )
     conn.execute(sql.SQL("analyze {}").format(target))
 
 

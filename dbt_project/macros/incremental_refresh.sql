@@ -334,5 +334,6 @@
     create table {{ lineage_schema() }}.{{ this.identifier }}__refreshed as
     select * from {{ refresh_keys_relation() }};
     {{ stamp_refreshed_keys(lineage_schema() ~ '.' ~ this.identifier ~ '__refreshed') }};
+    analyze {{ lineage_schema() }}.{{ this.identifier }}__refreshed;
     {%- endif %}
 {% endmacro %}

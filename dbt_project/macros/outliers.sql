@@ -269,14 +269,19 @@
             and figures.period_grain = series.period_grain
     where figures.period_start >= series.judge_from;
     {{ stamp_refreshed_keys(outlier_refreshed_relation()) }};
+    analyze {{ outlier_refreshed_relation() }};
     -- most rows judged again: empty the table at once (keeping the others) instead of
     -- deleting and re-indexing it row by row
     do $outlier_delete$
     begin
         if 2 * (select count(*) from {{ outlier_refreshed_relation() }}) >= (select count(*) from {{ this }}) then
+            -- an anti join (NOT IN over a large set is not hashed: quadratic)
             create temporary table {{ this.identifier }}__kept on commit drop as
-            select * from {{ this }}
-            where outlier_check_id not in (select outlier_check_id from {{ outlier_refreshed_relation() }});
+            select * from {{ this }} as target
+            where not exists (
+                select from {{ outlier_refreshed_relation() }} as refreshed
+                where refreshed.outlier_check_id = target.outlier_check_id
+            );
             truncate {{ this }};
             insert into {{ this }} select * from pg_temp.{{ this.identifier }}__kept;
         else
