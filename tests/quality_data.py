@@ -14,7 +14,7 @@ from psycopg import sql
 
 from ingestion.config import Settings
 from ingestion.contract import RECORD_KINDS
-from ingestion.demo import DEFAULT_MONTHS, REGIONS
+from ingestion.demo import DEFAULT_MONTHS, REGIONS, _pairing_row
 from ingestion.outcome import FileOutcome
 from ingestion.pipeline import Ingester
 
@@ -74,23 +74,15 @@ def _income_row(unit: str, pairing_index: int, month_index: int) -> dict[str, An
     }
 
 
+def _pairing_rows(unit: str) -> list[dict[str, Any]]:
+    """The unit's pairings as a JSON document lists them (registered with its first month)."""
+    return [{**_pairing_row(p), "paired_on": p.paired_on.isoformat()} for p in _pairings(unit)]
+
+
 def _json_document(unit: str, month_index: int) -> dict[str, Any]:
     doc: dict[str, Any] = {"reporting_unit_code": unit, "period": MONTHS[month_index]}
     if month_index == 0:
-        doc["pairings"] = [
-            {
-                "pairing_code": p.code,
-                "urban_unit_code": p.urban_code,
-                "urban_unit_name": p.urban_name,
-                "rural_unit_code": p.rural_code,
-                "rural_unit_name": p.rural_name,
-                "pairing_form": p.form,
-                "paired_on": p.paired_on.isoformat(),
-                "ended_on": None,
-                "agreement_signed": p.agreement,
-            }
-            for p in _pairings(unit)
-        ]
+        doc["pairings"] = _pairing_rows(unit)
     doc["activities"] = [_activity(unit, i, month_index) for i in range(2)]
     doc["income_effects"] = [_income_row(unit, i, month_index) for i in range(2)]
     return doc

@@ -36,7 +36,7 @@ from ingestion import dbt
 from ingestion.config import Settings
 from ingestion.warehouse import with_database
 from tests.conftest import create_database, drop_database
-from tests.quality_data import _activity, _ingest, _pairings, _write
+from tests.quality_data import _activity, _ingest, _pairing_rows, _pairings, _write
 
 pytestmark = pytest.mark.slow
 
@@ -70,20 +70,7 @@ def _document(unit: str, month: str, typo_pairing: int | None = None) -> dict[st
     pairings = _pairings(unit)
     doc: dict[str, Any] = {"reporting_unit_code": unit, "period": month}
     if month == MONTHS[0]:
-        doc["pairings"] = [
-            {
-                "pairing_code": p.code,
-                "urban_unit_code": p.urban_code,
-                "urban_unit_name": p.urban_name,
-                "rural_unit_code": p.rural_code,
-                "rural_unit_name": p.rural_name,
-                "pairing_form": p.form,
-                "paired_on": p.paired_on.isoformat(),
-                "ended_on": None,
-                "agreement_signed": p.agreement,
-            }
-            for p in pairings
-        ]
+        doc["pairings"] = _pairing_rows(unit)
     doc["activities"] = [
         {
             **_activity(unit, i, 0, count=_participants(unit, i, month, typo=i == typo_pairing)),
