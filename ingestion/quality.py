@@ -199,29 +199,43 @@ with runs as (  -- this run and the finished ones before it, newest first
 this_run as (
     select * from audit.dq_results where run_id = %(run_id)s and outcome in ('fail', 'approximate')
 ),
+same_before as (  -- the runs in which each finding had the same outcome: one hash join
+    -- (an EXISTS per finding and run read every result of the run: quadratic at national
+    -- scale, 30 k findings × 200 k results a night)
+    select distinct t.id as result_id, h.run_id
+    from this_run t
+    join audit.dq_results h
+      on h.check_name = t.check_name and h.outcome = t.outcome
+     and coalesce(h.reporting_unit_code, '') = coalesce(t.reporting_unit_code, '')
+     and coalesce(h.period_code, '') = coalesce(t.period_code, '')
+    where h.outcome in ('fail', 'approximate')
+),
 past as (  -- for every finding and every run: had it the same outcome then?
-    select t.id as result_id, runs.recency, runs.as_of, exists (
-        select 1 from audit.dq_results h
-        where h.run_id = runs.run_id and h.outcome = t.outcome and h.check_name = t.check_name
-          and h.reporting_unit_code is not distinct from t.reporting_unit_code
-          and h.period_code is not distinct from t.period_code
-    ) as same
-    from this_run t cross join runs
+    select t.id as result_id, runs.recency, runs.as_of, s.run_id is not null as same
+    from this_run t
+    cross join runs
+    left join same_before s on s.result_id = t.id and s.run_id = runs.run_id
 ),
 streaks as (  -- the newest run where the streak broke (passed, or was not checked)
     select result_id, coalesce(min(recency) filter (where not same), max(recency) + 1) as broken_at
     from past group by result_id
+),
+since as (  -- the first night of the streak
+    select p.result_id, p.as_of
+    from past p
+    join streaks s on s.result_id = p.result_id and p.recency = s.broken_at - 1
 )
 select t.check_name, t.severity, t.outcome, t.reporting_unit_code, t.period_code,
        unit.name, region.code, concat_ws(' · ', province.name, region.name),
        t.failing_rows, t.observed_value, t.detail_zh, t.detail_en, t.examples,
-       (select p.as_of from past p where p.result_id = t.id and p.recency = s.broken_at - 1) as since,
+       since.as_of as since,
        not exists (  -- no digest sent during the streak (before tonight) listed it
            select 1 from audit.alerts a join runs on runs.run_id = a.run_id
            where a.kind = 'digest' and a.status = 'sent' and runs.recency between 2 and s.broken_at - 1
        ) as is_new
 from this_run t
 join streaks s on s.result_id = t.id
+left join since on since.result_id = t.id
 left join lateral (
     select name, parent_code from ref.regions where code = t.reporting_unit_code order by tree limit 1
 ) unit on true
