@@ -12,7 +12,7 @@
    execution engine against the warehouse — one suite per check over its rows of
    ``int_quality_checks`` (a failing unit × period is an unexpected value GX lists), and
    direct expectations on the facts and the audit (recorded as checks of their own) — in one
-   Checkpoint whose ``UpdateDataDocsAction`` builds the HTML Data Docs into
+   Checkpoint, after which the night's HTML Data Docs pages and the index are built once into
    ``$PAIRSTATS_HOME/data_docs``, keeping earlier nights (results store on disk).
 4. ``rpt_data_quality_daily`` (share of checks passing per region per night) is rebuilt.
    Models are built without their dbt tests: the checks must run even when a test fails
