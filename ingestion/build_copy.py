@@ -65,6 +65,16 @@ def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _primary_key(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
+    rows = conn.execute(
+        """select a.attname from pg_index i
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+           where i.indrelid = %s::regclass and i.indisprimary""",
+        (f'"{schema}"."{table}"',),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def _last_publication(conn: psycopg.Connection) -> int | None:
     newest = latest(conn)
     return None if newest is None else newest["publication_id"]
@@ -158,8 +168,8 @@ def _sync_keyed(conn: psycopg.Connection, table: str) -> bool:
         return False
     # a build that refreshed most keys (rpt_outliers while histories are short re-judges every
     # figure): emptying the copy and copying it whole is cheaper than deleting row by row.
-    # Held keys: the lineage's, or the table's rows when the key is a row id (rpt_outliers);
-    # the roll-up's slots are neither (its few refreshed slots are always applied by key)
+    # Held keys: the lineage's, or the table's rows when the keys are its primary key (rpt_outliers
+    # records row ids); the roll-up's slots are neither (its few refreshed slots always go by key)
     keyed_lineage = set(keys) <= set(_columns(conn, lineage_schema(LIVE), lineage))
     held = None
     if keyed_lineage:
@@ -168,7 +178,7 @@ def _sync_keyed(conn: psycopg.Connection, table: str) -> bool:
                 sql.SQL(", ").join(map(sql.Identifier, keys)), sql.Identifier(lineage_schema(LIVE), lineage)
             )
         ).fetchone()[0]
-    elif len(keys) == 1:
+    elif set(keys) == set(_primary_key(conn, LIVE, table)):
         held = _count(conn, LIVE, table)
     if held and 2 * _count(conn, lineage_schema(BUILD), refreshed) >= held:
         return False
