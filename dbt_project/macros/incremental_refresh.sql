@@ -323,6 +323,26 @@
     and (submission_id in ({{ ids }})) is true
 {%- endmacro %}
 
+{#- The keys whose fingerprint (or lineage row count) differs between `now` and `recorded`:
+    new, gone or changed since the last build. `keys` maps each key column to the sentinel
+    that stands for its null (the whole-model row has null keys), so the full join can hash. -#}
+{% macro changed_fingerprints(now, recorded, keys) %}
+    select
+        {%- for column in keys %}
+        coalesce(now.{{ column }}, recorded.{{ column }}) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ now }} as now
+    full join {{ recorded }} as recorded
+        on
+        {%- for column, sentinel in keys.items() %}
+            coalesce(now.{{ column }}, {{ sentinel }}) = coalesce(recorded.{{ column }}, {{ sentinel }})
+            {%- if not loop.last %} and{% endif %}
+        {%- endfor %}
+    where
+        now.fingerprint is distinct from recorded.fingerprint
+        or now.lineage_rows is distinct from recorded.lineage_rows
+{% endmacro %}
+
 {#- Write-audit-publish keeps the build copy in step (ingestion/build_copy.py): after the
     publication the copy's rows of the keys this run refreshed are replaced by the published
     ones. Called by the pre-hooks once the refresh keys are known, in the model's transaction:

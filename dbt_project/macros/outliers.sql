@@ -173,17 +173,8 @@
     with
 
     changed as (
-        select
-            coalesce(now.pairing_id, recorded.pairing_id) as pairing_id,
-            coalesce(now.figure_date, recorded.figure_date) as figure_date
-        from {{ outlier_fingerprints_relation() }} as now
-        full join {{ lineage_relation() }} as recorded
-            on
-                coalesce(now.pairing_id, '') = coalesce(recorded.pairing_id, '')
-                and coalesce(now.figure_date, '-infinity') = coalesce(recorded.figure_date, '-infinity')
-        where
-            now.fingerprint is distinct from recorded.fingerprint
-            or now.lineage_rows is distinct from recorded.lineage_rows
+        {{ changed_fingerprints(outlier_fingerprints_relation(), lineage_relation(),
+                                {'pairing_id': "''", 'figure_date': "'-infinity'"}) }}
     ),
 
     rebuild as (

@@ -87,16 +87,7 @@
 
     -- slots new, gone or changed since the last build (the closure: quarter_start null)
     stale_slots as (
-        select
-            coalesce(fingerprints.quarter_start, recorded.quarter_start) as quarter_start,
-            coalesce(fingerprints.month_start, recorded.month_start) as month_start
-        from fingerprints
-        full join recorded
-            on coalesce(fingerprints.quarter_start, '-infinity') = coalesce(recorded.quarter_start, '-infinity')
-            and coalesce(fingerprints.month_start, '-infinity') = coalesce(recorded.month_start, '-infinity')
-        where
-            fingerprints.fingerprint is distinct from recorded.fingerprint
-            or fingerprints.lineage_rows is distinct from recorded.lineage_rows
+        {{ changed_fingerprints('fingerprints', 'recorded', {'quarter_start': "'-infinity'", 'month_start': "'-infinity'"}) }}
     ),
 
     -- the closure changed, or nothing was recorded yet: every period
